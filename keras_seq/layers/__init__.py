@@ -1,0 +1,1 @@
+"""Layers of keras-seq. Each public class lives in a module named after it."""

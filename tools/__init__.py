@@ -1,0 +1,1 @@
+"""absl command-line apps (installed as `keras_seq.tools`)."""
