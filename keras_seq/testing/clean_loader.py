@@ -8,7 +8,8 @@ Protocol, one JSON object per line on stdin:
     {"export_dir": ..., "inputs": "in.npz", "outputs": "out.npz"}
 For each request it loads the SavedModel, calls its `serve` endpoint with the
 arrays of `inputs` (`arr_0, arr_1, ...`; one array is passed as is, several as
-one list, as Keras exports them), also runs the
+one list, as Keras exports them; with `"named": true` the arrays are passed as
+one dict keyed by their names, as Keras exports dict-input models), also runs the
 `serving_default` signature, writes the flattened `serve` outputs to `outputs`
 and answers one JSON line: {"ok": true, ...} or {"ok": false, "error": ...}.
 """
@@ -28,13 +29,21 @@ FORBIDDEN = ("keras_seq", "zoo", "keras")
 
 def _run(request):
     loaded = tf.saved_model.load(request["export_dir"])
-    with np.load(request["inputs"]) as data:
-        arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
-    # A Keras model with several inputs exports `serve(list_of_inputs)`.
-    args = arrays if len(arrays) == 1 else [arrays]
-    outputs = tf.nest.flatten(loaded.serve(*args))
     signature = loaded.signatures["serving_default"]
-    signature_outputs = signature(**_signature_kwargs(signature, arrays))
+    if request.get("named"):
+        # A Keras model with dict inputs exports `serve(dict_of_inputs)`, and
+        # its signature takes the inputs by name.
+        with np.load(request["inputs"]) as data:
+            named = {name: data[name] for name in data.files}
+        outputs = tf.nest.flatten(loaded.serve(named))
+        signature_outputs = signature(**named)
+    else:
+        with np.load(request["inputs"]) as data:
+            arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+        # A Keras model with several inputs exports `serve(list_of_inputs)`.
+        args = arrays if len(arrays) == 1 else [arrays]
+        outputs = tf.nest.flatten(loaded.serve(*args))
+        signature_outputs = signature(**_signature_kwargs(signature, arrays))
     np.savez(request["outputs"], *[np.asarray(o) for o in outputs])
     leaked = sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN)
     return {

@@ -40,7 +40,9 @@ def run_saved_model_in_clean_process(export_dir, inputs):
 
     Args:
         export_dir: a directory written by `model.export(...)`.
-        inputs: a list of numpy arrays, the positional inputs of `serve`.
+        inputs: a list of numpy arrays, the positional inputs of `serve`; or
+            a dict of numpy arrays keyed by input name, for a model with dict
+            inputs (passed as one dict to `serve`, by name to its signature).
 
     Returns:
         The flattened outputs of `serve`, as a list of numpy arrays.
@@ -55,7 +57,11 @@ def run_saved_model_in_clean_process(export_dir, inputs):
             "inputs": os.path.join(tmp, "inputs.npz"),
             "outputs": os.path.join(tmp, "outputs.npz"),
         }
-        np.savez(request["inputs"], *[np.asarray(x) for x in inputs])
+        if isinstance(inputs, dict):
+            request["named"] = True
+            np.savez(request["inputs"], **{k: np.asarray(v) for k, v in inputs.items()})
+        else:
+            np.savez(request["inputs"], *[np.asarray(x) for x in inputs])
         process = _loader()
         process.stdin.write(json.dumps(request) + "\n")
         process.stdin.flush()

@@ -1,0 +1,95 @@
+"""The metrics the evaluate tool reports for each task.
+
+- every task: `loss` and, for token and class targets, `accuracy` (masked
+  token accuracy for token tasks);
+- language models: `perplexity = exp(loss)` and `bits_per_token = loss / ln 2`
+  (bits per character for character and byte tokenizers);
+- seq2seq: `exact_match`, the fraction of test examples whose greedy decoding
+  (no teacher forcing) equals the target, and `teacher_forced_exact_match`;
+  `bleu` (keras-hub's corpus BLEU) for text-to-text data;
+- regression: `mse` and `mae`.
+"""
+
+import math
+
+import keras_hub
+import numpy as np
+
+from keras_seq import data as seq_data
+from keras_seq.training import tasks
+
+
+def evaluate(
+    model,
+    family,
+    dataset,
+    tokenizer,
+    split="test",
+    batch_size=64,
+    max_batches=None,
+    sequence_length=None,
+):
+    """Returns a dict of metrics of `model` on `split` of `dataset`."""
+    batches = seq_data.make_batches(
+        family,
+        dataset,
+        split,
+        tokenizer=tokenizer,
+        batch_size=batch_size,
+        sequence_length=sequence_length,
+        shuffle=False,
+    )
+    batches = tasks.select_inputs(batches, tasks.model_inputs(model))
+    if max_batches:
+        batches = batches.take(max_batches)
+    results = model.evaluate(batches, verbose=0, return_dict=True)
+    metrics = {k: float(v) for k, v in results.items()}
+    if dataset.task == "regression":
+        metrics["mse"] = metrics["loss"]
+        return metrics
+    if dataset.task in ("language_model", "tagging") and family in ("char_rnn", "gpt"):
+        metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
+        metrics["bits_per_token"] = metrics["loss"] / math.log(2.0)
+    if dataset.task == "seq2seq" and hasattr(model, "generate"):
+        if "exact_match" in metrics:
+            metrics["teacher_forced_exact_match"] = metrics.pop("exact_match")
+        metrics.update(_decoded_metrics(model, batches, tokenizer))
+    return metrics
+
+
+def _decoded_metrics(model, batches, tokenizer):
+    """Greedy-decodes every batch; exact match (and BLEU) against targets."""
+    eos = tokenizer.special_ids["eos"]
+    matches = []
+    references, hypotheses = [], []
+    for x, y, *_ in batches:
+        targets = np.asarray(y)
+        inputs = {k: np.asarray(v) for k, v in x.items() if k.startswith("encoder")}
+        decoded = model.generate(
+            inputs, max_length=targets.shape[1] + 1, stop_token_ids=[eos]
+        )[:, 1:]
+        for target, hypothesis in zip(targets, decoded):
+            matches.append(np.array_equal(_until(target, eos), _until(hypothesis, eos)))
+        references += [_text(t) for t in tokenizer.detokenize(targets).numpy()]
+        hypotheses += [_text(t) for t in tokenizer.detokenize(decoded).numpy()]
+    metrics = {"exact_match": float(np.mean(matches)) if matches else 0.0}
+    if references:
+        bleu = keras_hub.metrics.Bleu()
+        bleu.update_state(
+            [[_text(r)] for r in references], [_text(h) for h in hypotheses]
+        )
+        metrics["bleu"] = float(bleu.result())
+    return metrics
+
+
+def _until(ids, eos):
+    """Ids up to the first eos (kept) with padding dropped."""
+    ids = np.asarray(ids)
+    stop = np.nonzero(ids == eos)[0]
+    if stop.size:
+        ids = ids[: stop[0] + 1]
+    return ids[ids != 0]
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,74 @@
+"""What each (family, task) trains with: loss, metrics, and model overrides."""
+
+import keras
+
+from keras_seq.training.sequence_exact_match import SequenceExactMatch
+
+# Tasks whose targets are token ids, one per position, with sample weights.
+TOKEN_TASKS = ("language_model", "tagging", "seq2seq")
+
+
+def compile_model(model, family, task, optimizer, jit_compile=True):
+    """Compiles `model` for `task` with the loss and metrics reported for it.
+
+    Token tasks use sample weights from the pipeline (0 at padding), so the
+    loss and `accuracy` count real tokens only; seq2seq adds teacher-forced
+    `exact_match` over whole target sequences.
+    """
+    if task == "regression":
+        model.compile(
+            optimizer=optimizer, loss="mse", metrics=["mae"], jit_compile=jit_compile
+        )
+        return
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    metrics = []
+    if task == "seq2seq" or (family == "t5" and task == "language_model"):
+        metrics.append(SequenceExactMatch(pad_id=0))
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=metrics or None,
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
+    )
+
+
+def data_overrides(config, dataset, tokenizer):
+    """Hyperparameters the data decides: vocabulary size, classes, specials.
+
+    Only keys the family's preset has are returned, and an explicit user
+    override always wins (the caller applies this first).
+    """
+    overrides = {}
+    if tokenizer is not None and "vocabulary_size" in config:
+        overrides["vocabulary_size"] = int(tokenizer.vocabulary_size)
+    elif dataset.vocabulary is not None and "vocabulary_size" in config:
+        overrides["vocabulary_size"] = len(dataset.vocabulary)
+    if dataset.label_names is not None and "num_classes" in config:
+        overrides["num_classes"] = len(dataset.label_names)
+    if dataset.task == "regression" and "num_classes" in config:
+        overrides["num_classes"] = 1
+    specials = getattr(tokenizer, "special_ids", None) or {}
+    for key, special in (("start_token_id", "bos"), ("end_token_id", "eos")):
+        if key in config and specials.get(special) is not None:
+            overrides[key] = int(specials[special])
+    return overrides
+
+
+def model_inputs(model):
+    """Names of the model's dict inputs (the pipeline may yield more keys)."""
+    structure = model.input
+    if isinstance(structure, dict):
+        return tuple(structure)
+    return None
+
+
+def select_inputs(batches, names):
+    """Keeps only the input keys the model takes."""
+    if names is None:
+        return batches
+
+    def select(x, *rest):
+        return ({k: x[k] for k in names}, *rest)
+
+    return batches.map(select)

@@ -1,0 +1,330 @@
+"""`train(config)`: dataset -> zoo model -> fit -> model_dir, resumable.
+
+`model_dir` holds, when a run ends:
+
+    config.json     the resolved run (flags and model hyperparameters)
+    checkpoints/    model + optimizer every `checkpoint_every` steps
+    logs/           TensorBoard
+    tokenizer/      the tokenizer the model reads (export embeds it)
+    model.keras     the trained model
+    metrics.json    the evaluation on the test split
+    export/1/       a SavedModel in TF Serving layout
+
+Running the same command again after a crash (SIGKILL included) restores the
+latest checkpoint and trains the remaining steps only.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import uuid
+
+import keras
+import tensorflow as tf
+
+import zoo
+from keras_seq import data as seq_data
+from keras_seq.training import evaluation, tasks
+from keras_seq.training.checkpointer import Checkpointer
+from keras_seq.training.schedules import make_schedule
+
+# What identifies a run: a model_dir holding another run is not reused.
+IDENTITY = ("model", "preset", "overrides", "dataset", "tokenizer")
+STRATEGIES = ("default", "mirrored")
+TOKENIZERS = ("auto", "char", "byte", "word_piece", "sentence_piece")
+
+
+class TrainError(ValueError):
+    """A bad run request; the message names the flag or file at fault."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run (the train tool's flags)."""
+
+    model: str = "seq2seq_attention"
+    preset: str = "tiny"
+    overrides: dict = dataclasses.field(default_factory=dict)
+    dataset: str = "date_normalization"
+    data_dir: str = None
+    model_dir: str = "runs/seq2seq_attention-date_normalization"
+    steps: int = 2000
+    epochs: int = None
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    schedule: str = "constant"
+    warmup_steps: int = None
+    clipnorm: float = 1.0
+    seed: int = 0
+    mixed_precision: bool = False
+    jit_compile: bool = True
+    strategy: str = "default"
+    init_from: str = None
+    checkpoint_every: int = 250
+    tokenizer: str = "auto"
+    vocabulary_size: int = None
+    sequence_length: int = None
+    export: bool = True
+
+    def identity(self):
+        return {k: getattr(self, k) for k in IDENTITY}
+
+
+def train(config, log=print):
+    """Runs (or resumes) `config`; returns the metrics dict.
+
+    Raises:
+        TrainError: a bad request (unknown model, preset, dataset, a dataset
+            that does not fit the model, a model_dir of another run, ...);
+            nothing in `model_dir` is changed then.
+        keras_seq.training.checkpointer.NonFiniteLossError: the loss became
+            NaN or Inf; the last good checkpoint is kept.
+    """
+    _validate(config)
+    try:
+        dataset = seq_data.load_dataset(config.dataset, config.data_dir)
+        seq_data.check_fit(config.model, dataset)
+    except seq_data.DataError as e:
+        raise TrainError(f"--dataset={config.dataset}: {e}") from e
+    previous = _check_model_dir(config)
+    tokenizer = _tokenizer(config, dataset, resume=previous is not None)
+
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    hparams = zoo.preset_config(config.model, config.preset)
+    hparams.update(tasks.data_overrides(hparams, dataset, tokenizer))
+    hparams.update(config.overrides)
+    steps = _total_steps(config, dataset, tokenizer)
+
+    with _strategy(config.strategy).scope():
+        model = zoo.build(config.model, config.preset, **_only_changed(config, hparams))
+        if config.init_from:
+            _init_from(model, config.init_from)
+        optimizer = keras.optimizers.Adam(
+            make_schedule(
+                config.schedule, config.learning_rate, steps, config.warmup_steps
+            ),
+            clipnorm=config.clipnorm,
+        )
+        tasks.compile_model(
+            model, config.model, dataset.task, optimizer, jit_compile=config.jit_compile
+        )
+        optimizer.build(model.trainable_variables)
+    train_batches = tasks.select_inputs(
+        _batches(config, dataset, tokenizer, "train"), tasks.model_inputs(model)
+    )
+    _write_json(
+        config.model_dir,
+        "config.json",
+        {
+            **dataclasses.asdict(config),
+            "model_hyperparameters": hparams,
+            "steps": steps,
+        },
+    )
+    checkpointer = Checkpointer(
+        os.path.join(config.model_dir, "checkpoints"), model, config.checkpoint_every
+    )
+    try:
+        start = checkpointer.restore()
+    except ValueError as e:
+        raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
+    if start:
+        log(f"Resuming from step {start} of {steps}.")
+    if start < steps:
+        model.fit(
+            train_batches.skip(start),
+            epochs=1,
+            steps_per_epoch=steps - start,
+            callbacks=[
+                checkpointer,
+                keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs")),
+            ],
+            verbose=2 if os.environ.get("CI") else 1,
+        )
+        checkpointer.check()
+        checkpointer.save()
+    split = "test" if "test" in dataset.splits else "validation"
+    metrics = evaluation.evaluate(
+        model,
+        config.model,
+        dataset,
+        tokenizer,
+        split,
+        config.batch_size,
+        sequence_length=config.sequence_length,
+    )
+    metrics.update(steps=checkpointer.step, split=split)
+    _write_atomic(config.model_dir, "model.keras", model.save)
+    _write_json(config.model_dir, "metrics.json", metrics)
+    if config.export:
+        _write_atomic(
+            os.path.join(config.model_dir, "export"),
+            "1",
+            lambda path: model.export(path, format="tf_saved_model", verbose=False),
+        )
+    return metrics
+
+
+def _validate(config):
+    def bad(flag, why):
+        raise TrainError(f"--{flag}={getattr(config, flag)!r}: {why}")
+
+    if config.model not in zoo.list_models():
+        bad("model", f"unknown model; known models: {zoo.list_models()}")
+    try:
+        zoo.preset_config(config.model, config.preset, **config.overrides)
+    except ValueError as e:
+        raise TrainError(str(e)) from e
+    if config.epochs is None and (config.steps is None or config.steps < 1):
+        bad("steps", "must be >= 1")
+    if config.epochs is not None and config.epochs < 1:
+        bad("epochs", "must be >= 1")
+    for flag in ("batch_size", "checkpoint_every"):
+        if getattr(config, flag) < 1:
+            bad(flag, "must be >= 1")
+    if not config.learning_rate > 0:
+        bad("learning_rate", "must be > 0")
+    if config.strategy not in STRATEGIES:
+        bad("strategy", f"must be one of {list(STRATEGIES)}")
+    if config.tokenizer not in TOKENIZERS:
+        bad("tokenizer", f"must be one of {list(TOKENIZERS)}")
+    if config.init_from and not os.path.exists(config.init_from):
+        bad("init_from", "no such file")
+
+
+def _check_model_dir(config):
+    """Returns the previous run's config if this is a resume, else None."""
+    path = os.path.join(config.model_dir, "config.json")
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                previous = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise TrainError(
+                f"--model_dir={config.model_dir}: unreadable {path}: {e}"
+            ) from e
+        theirs = {k: previous.get(k) for k in IDENTITY}
+        if theirs != config.identity():
+            diff = {k: theirs[k] for k in IDENTITY if theirs[k] != getattr(config, k)}
+            raise TrainError(
+                f"--model_dir={config.model_dir} holds another run ({diff}); "
+                "use a new --model_dir or the same flags to resume."
+            )
+        return previous
+    if os.path.isdir(config.model_dir) and os.listdir(config.model_dir):
+        raise TrainError(
+            f"--model_dir={config.model_dir} is not empty and holds no keras-seq run."
+        )
+    return None
+
+
+def _tokenizer(config, dataset, resume):
+    directory = os.path.join(config.model_dir, "tokenizer")
+    if resume and os.path.exists(directory):
+        return seq_data.load_tokenizer(directory)
+    tokenizer = None
+    if config.tokenizer == "auto":
+        tokenizer = seq_data.dataset_tokenizer(dataset)
+        kind = "char" if dataset.task in ("language_model", "classification") else None
+    else:
+        kind = config.tokenizer
+    if tokenizer is None and kind is not None:
+        tokenizer = seq_data.train_tokenizer(kind, dataset, config.vocabulary_size)
+    if tokenizer is not None:
+        seq_data.save_tokenizer(tokenizer, directory, overwrite=True)
+    return tokenizer
+
+
+def _batches(config, dataset, tokenizer, split):
+    batches = seq_data.make_batches(
+        config.model,
+        dataset,
+        split,
+        tokenizer=tokenizer,
+        batch_size=config.batch_size,
+        sequence_length=config.sequence_length,
+        seed=config.seed,
+        drop_remainder=True,
+    )
+    return batches.repeat()
+
+
+def _total_steps(config, dataset, tokenizer):
+    if config.epochs is None:
+        return config.steps
+    one_epoch = seq_data.make_batches(
+        config.model,
+        dataset,
+        "train",
+        tokenizer=tokenizer,
+        batch_size=config.batch_size,
+        sequence_length=config.sequence_length,
+        drop_remainder=True,
+        shuffle=False,
+    )
+    per_epoch = int(one_epoch.reduce(0, lambda n, _: n + 1))
+    return max(1, per_epoch * config.epochs)
+
+
+def _only_changed(config, hparams):
+    preset = zoo.preset_config(config.model, config.preset)
+    return {k: v for k, v in hparams.items() if preset.get(k) != v}
+
+
+def _strategy(name):
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _init_from(model, path):
+    source = (
+        keras.saving.load_model(path, compile=False)
+        if path.endswith(".keras")
+        else None
+    )
+    try:
+        if source is None:
+            model.load_weights(path)
+        else:
+            model.set_weights(source.get_weights())
+    except ValueError as e:
+        raise TrainError(
+            f"--init_from={path}: weights do not fit the model: {e}"
+        ) from e
+
+
+def _write_json(directory, name, value):
+    _write_atomic(directory, name, lambda path: _dump(path, value))
+
+
+def _dump(path, value):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True, default=str)
+
+
+def _write_atomic(directory, name, write):
+    """`write(tmp_path)` then rename to `directory/name`: never half-written."""
+    os.makedirs(directory, exist_ok=True)
+    final = os.path.join(directory, name)
+    stem, ext = os.path.splitext(name)
+    tmp = os.path.join(directory, f".{stem}.tmp-{uuid.uuid4().hex[:8]}{ext}")
+    try:
+        write(tmp)
+        if os.path.isdir(final) and not os.path.isdir(tmp):
+            shutil.rmtree(final)
+        if os.path.isdir(tmp) and os.path.exists(final):
+            old = f"{final}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, final)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+        elif os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,153 @@
+"""keras-seq-train: train any zoo model on any dataset, resumably.
+
+With no flags it trains the default model (seq2seq with Bahdanau attention) on
+the embedded `date_normalization` dataset, evaluates it on the test split,
+exports a SavedModel, and prints where everything went.
+
+Example:
+    keras-seq-train --model=char_rnn --dataset=text:corpus.txt --steps=500 \\
+        --model_dir=runs/char --override=cell=gru --override=num_layers=2
+"""
+
+import json
+import os
+
+from absl import flags
+
+from . import flag_utils
+
+PROGRAM = "keras-seq-train"
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string(
+    "model", "seq2seq_attention", "Zoo model family (zoo.list_models())."
+)
+flags.DEFINE_string("preset", "tiny", "Preset of the family (zoo.presets(model)).")
+flags.DEFINE_multi_string(
+    "override", [], "key=value replacing a preset hyperparameter; repeatable."
+)
+flags.DEFINE_string(
+    "dataset",
+    "date_normalization",
+    "Embedded name, text:PATH, pairs:PATH, labeled:PATH or tfds:NAME.",
+)
+flags.DEFINE_string("data_dir", None, "Where TFDS datasets are prepared and read.")
+flags.DEFINE_string(
+    "model_dir", None, "Output directory (default runs/<model>-<dataset>)."
+)
+flags.DEFINE_integer(
+    "steps", 2000, "Training steps (ignored when --epochs is set).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "epochs", None, "Passes over the training split (overrides --steps).", lower_bound=1
+)
+flags.DEFINE_integer("batch_size", 64, "Global batch size.", lower_bound=1)
+flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.", lower_bound=0.0)
+flags.DEFINE_enum(
+    "schedule",
+    "constant",
+    ["constant", "warmup_rsqrt", "cosine"],
+    "Learning-rate schedule.",
+)
+flags.DEFINE_integer(
+    "warmup_steps", None, "Warm-up steps (default 10% of training).", lower_bound=1
+)
+flags.DEFINE_float(
+    "clipnorm", 1.0, "Gradient clipping by norm (0: off).", lower_bound=0.0
+)
+flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling and dropout.")
+flags.DEFINE_bool("mixed_precision", False, "Train under the mixed_float16 policy.")
+flags.DEFINE_bool("jit_compile", True, "Compile the train step with XLA.")
+flags.DEFINE_enum(
+    "strategy", "default", ["default", "mirrored"], "tf.distribute strategy."
+)
+flags.DEFINE_string(
+    "init_from", None, "A .keras model or .weights.h5 file to start from."
+)
+flags.DEFINE_integer(
+    "checkpoint_every", 250, "Steps between checkpoints.", lower_bound=1
+)
+flags.DEFINE_enum(
+    "tokenizer",
+    "auto",
+    ["auto", "char", "byte", "word_piece", "sentence_piece"],
+    "Tokenizer for text datasets (auto: the data's own vocabulary, else characters).",
+)
+flags.DEFINE_integer(
+    "vocabulary_size",
+    None,
+    "Vocabulary size for trained subword tokenizers.",
+    lower_bound=4,
+)
+flags.DEFINE_integer(
+    "sequence_length",
+    None,
+    "Window or maximum length (default per family).",
+    lower_bound=1,
+)
+flags.DEFINE_bool("export", True, "Export a SavedModel into model_dir/export/1.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
+    from keras_seq.training.checkpointer import NonFiniteLossError
+    from keras_seq.training.trainer import TrainConfig, TrainError, train
+
+    try:
+        overrides = flag_utils.parse_overrides(FLAGS.override)
+    except ValueError as e:
+        flag_utils.fail(PROGRAM, str(e))
+    dataset_tag = FLAGS.dataset.replace(":", "_").replace("/", "_").strip("_")
+    config = TrainConfig(
+        model=FLAGS.model,
+        preset=FLAGS.preset,
+        overrides=overrides,
+        dataset=FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        model_dir=FLAGS.model_dir
+        or os.path.join("runs", f"{FLAGS.model}-{dataset_tag}"),
+        steps=FLAGS.steps,
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate,
+        schedule=FLAGS.schedule,
+        warmup_steps=FLAGS.warmup_steps,
+        clipnorm=FLAGS.clipnorm or None,
+        seed=FLAGS.seed,
+        mixed_precision=FLAGS.mixed_precision,
+        jit_compile=FLAGS.jit_compile,
+        strategy=FLAGS.strategy,
+        init_from=FLAGS.init_from,
+        checkpoint_every=FLAGS.checkpoint_every,
+        tokenizer=FLAGS.tokenizer,
+        vocabulary_size=FLAGS.vocabulary_size,
+        sequence_length=FLAGS.sequence_length,
+        export=FLAGS.export,
+    )
+    try:
+        metrics = train(config)
+    except (TrainError, NonFiniteLossError) as e:
+        flag_utils.fail(PROGRAM, str(e))
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    print(f"model_dir: {os.path.abspath(config.model_dir)}")
+    for name in (
+        "config.json",
+        "model.keras",
+        "metrics.json",
+        "tokenizer",
+        "checkpoints",
+        "logs",
+        "export/1",
+    ):
+        path = os.path.join(config.model_dir, name)
+        if os.path.exists(path):
+            print(f"  {name:13s} {os.path.abspath(path)}")
+
+
+def run():
+    flag_utils.run(main)
+
+
+if __name__ == "__main__":
+    run()
