@@ -30,7 +30,7 @@ def _train(*flags, check=True, timeout=300):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    words = "the quick brown fox jumps over a lazy dog".split()
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog"]
     lines = [
         " ".join(words[(i + j) % len(words)] for j in range(10)) for i in range(200)
     ]

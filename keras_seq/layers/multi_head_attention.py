@@ -1,0 +1,348 @@
+"""Multi-head attention: the course's class, completed."""
+
+import functools
+
+import keras
+from keras import ops
+
+from keras_seq.layers import _attention_utils as utils
+from keras_seq.layers.scaled_dot_product_attention import (
+    scaled_dot_product_attention,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head attention with masks, an additive bias and a key/value cache.
+
+        MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O
+        head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)
+
+    `W^Q, W^K, W^V` are the Dense layers `wq, wk, wv` with `d_model` units; head
+    `i` uses features `[i * depth, (i + 1) * depth)` of their outputs, with
+    `depth = d_model // num_heads`. `W^O` is the Dense layer `dense`. Each head
+    runs `scaled_dot_product_attention`. The weights are those of
+    `keras.layers.MultiHeadAttention(num_heads, key_dim=depth)` reshaped:
+    its query kernel `(d, num_heads, depth)` is our `wq` kernel `(d, d_model)`.
+
+    Masks follow the Keras convention: true/1 = may attend (see
+    `keras_seq.layers._attention_utils`). The explicit `mask`, the causal mask
+    and the Keras implicit masks of `q` (query rows) and `k`/`v` (keys, unless
+    a cache is given) are combined with AND. A query with no key to attend to
+    gets all-zero weights.
+
+    Key/value cache (the convention of keras-hub's `CachedMultiHeadAttention`,
+    static shapes so it runs under XLA and in TFLite): a tensor
+    `(batch, 2, max_length, num_heads, depth)` holding the projected keys
+    (`cache[:, 0]`) and values (`cache[:, 1]`) of all positions so far.
+
+    - `cache` and `cache_update_index` given: the keys and values of `k` and
+      `v` (the new tokens) are written into the cache at
+      `cache_update_index`, attention runs over the whole cache, and the
+      updated cache is returned. With `use_causal_mask=True` query `t` sits at
+      position `cache_update_index + t`, so it sees cache slots up to there
+      and never the unwritten ones; decoding one token at a time then gives
+      the full causal forward pass.
+    - `cache` given, `cache_update_index=None`: the cache is used as is and
+      `k`, `v` are ignored (e.g. a precomputed cross-attention cache).
+
+    Args:
+        d_model: int, model width; the output has `d_model` features.
+        num_heads: int, number of heads; must divide `d_model`.
+        dropout: float in [0, 1), dropout rate on the attention weights.
+        use_bias: bool, whether the four Dense layers use biases.
+        kernel_initializer: initializer of the Dense kernels.
+        bias_initializer: initializer of the Dense biases.
+        **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        q: queries `(batch, T, d_q)`.
+        k: keys `(batch, S, d_k)`.
+        v: values `(batch, S, d_v)`.
+        mask: optional attention mask `(batch, T, S)` (size-1 axes broadcast),
+            true = may attend. With a cache, `S` is the cache's `max_length`.
+        attention_bias: optional float tensor broadcastable to
+            `(batch, num_heads, T, S)` added to the attention logits (e.g. the
+            output of `RelativePositionBias`).
+        use_causal_mask: bool, query `t` attends only to keys `s <= t`
+            (`s <= cache_update_index + t` with a cache).
+        return_attention_scores: bool, also return the attention weights
+            `(batch, num_heads, T, S)` (before dropout).
+        cache: optional cache `(batch, 2, max_length, num_heads, depth)`.
+        cache_update_index: optional int or int scalar tensor, where to write
+            the new keys and values into `cache`.
+        training: bool, whether dropout is active.
+
+    Returns:
+        `output` `(batch, T, d_model)`, followed by the attention weights if
+        `return_attention_scores`, followed by the updated cache if `cache` is
+        given: `output`, `(output, weights)`, `(output, cache)` or
+        `(output, weights, cache)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_seq.layers import MultiHeadAttention
+    >>> mha = MultiHeadAttention(d_model=16, num_heads=4)
+    >>> x = np.random.rand(2, 5, 16).astype("float32")
+    >>> out, w = mha(x, x, x, use_causal_mask=True, return_attention_scores=True)
+    >>> tuple(out.shape), tuple(w.shape)
+    ((2, 5, 16), (2, 4, 5, 5))
+    >>> cache = mha.initial_cache(batch_size=2, max_length=5)
+    >>> step, cache = mha(x[:, :1], x[:, :1], x[:, :1], use_causal_mask=True,
+    ...                   cache=cache, cache_update_index=0)
+    >>> bool(np.allclose(step, out[:, :1], atol=1e-5))
+    True
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762),
+          "Attention Is All You Need", section 3.2.2.
+    """
+
+    def __init__(
+        self,
+        d_model,
+        num_heads,
+        dropout=0.0,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(num_heads) <= 0 or int(d_model) <= 0:
+            raise ValueError(
+                f"MultiHeadAttention: d_model and num_heads must be positive, got "
+                f"d_model={d_model}, num_heads={num_heads}."
+            )
+        if d_model % num_heads != 0:
+            raise ValueError(
+                f"MultiHeadAttention: d_model={d_model} is not divisible by "
+                f"num_heads={num_heads}; each head gets d_model // num_heads "
+                "features, so d_model must be a multiple of num_heads."
+            )
+        if not 0 <= dropout < 1:
+            raise ValueError(
+                f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}."
+            )
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.depth = d_model // num_heads
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.supports_masking = True
+        self._input_dims = None
+
+    def _projection(self, name):
+        return keras.layers.Dense(
+            self.d_model,
+            use_bias=self.use_bias,
+            kernel_initializer=utils.clone_initializer(self.kernel_initializer),
+            bias_initializer=utils.clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, q_shape, k_shape=None, v_shape=None):
+        k_shape = q_shape if k_shape is None else k_shape
+        v_shape = k_shape if v_shape is None else v_shape
+        # W^Q, W^K, W^V: (d_in, d_model); W^O: (d_model, d_model).
+        self.wq = self._projection("wq")
+        self.wq.build(q_shape)
+        self.wk = self._projection("wk")
+        self.wk.build(k_shape)
+        self.wv = self._projection("wv")
+        self.wv.build(v_shape)
+        self.dense = self._projection("dense")
+        self.dense.build(tuple(q_shape[:-1]) + (self.d_model,))
+        self._attention_dropout = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
+        self._input_dims = (q_shape[-1], k_shape[-1], v_shape[-1])
+
+    def initial_cache(self, batch_size, max_length):
+        """An empty cache `(batch_size, 2, max_length, num_heads, depth)`."""
+        return ops.zeros(
+            (batch_size, 2, max_length, self.num_heads, self.depth),
+            dtype=self.compute_dtype,
+        )
+
+    def call(
+        self,
+        q,
+        k,
+        v,
+        mask=None,
+        attention_bias=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        cache=None,
+        cache_update_index=None,
+        training=None,
+    ):
+        self._check_inputs(q, k, v, cache, cache_update_index)
+        # Keras implicit masks: of the queries, and of the keys unless cached.
+        query_mask = utils.keras_mask(q)
+        key_masks = ()
+        if cache is None:
+            key_masks = (utils.keras_mask(k),)
+            if v is not k:
+                key_masks += (utils.keras_mask(v),)
+
+        # Q W^Q split into heads: (batch, T, d_model) -> (batch, T, h, depth).
+        q_heads = self._split_heads(self.wq(q))
+        if cache is None:
+            k_heads = self._split_heads(self.wk(k))
+            v_heads = self._split_heads(self.wv(v))
+        elif cache_update_index is None:
+            k_heads, v_heads = cache[:, 0, ...], cache[:, 1, ...]
+        else:
+            # Write K W^K, V W^V of the new tokens at cache_update_index.
+            start = [0, cache_update_index, 0, 0]
+            k_new = ops.cast(self._split_heads(self.wk(k)), cache.dtype)
+            v_new = ops.cast(self._split_heads(self.wv(v)), cache.dtype)
+            k_heads = ops.slice_update(cache[:, 0, ...], start, k_new)
+            v_heads = ops.slice_update(cache[:, 1, ...], start, v_new)
+            cache = ops.stack([k_heads, v_heads], axis=1)
+
+        key_length = ops.shape(k_heads)[1]
+        attention_mask = self._attention_mask(
+            q, key_length, mask, query_mask, key_masks, use_causal_mask,
+            cache_update_index,
+        )  # fmt: skip
+        if attention_bias is not None:
+            utils.check_broadcastable(
+                utils.describe(self),
+                "attention_bias",
+                attention_bias.shape,
+                (q.shape[0], self.num_heads, q.shape[1], _static(key_length)),
+            )
+        if attention_mask is not None:
+            # (batch, T, S) -> (batch, 1, T, S): the same mask for every head.
+            attention_mask = ops.expand_dims(attention_mask, 1)
+        dropout = None
+        if self.dropout > 0:
+            dropout = functools.partial(self._attention_dropout, training=training)
+
+        # head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V) on (batch, h, T, depth).
+        heads, weights = scaled_dot_product_attention(
+            ops.transpose(q_heads, (0, 2, 1, 3)),
+            ops.transpose(ops.cast(k_heads, q_heads.dtype), (0, 2, 1, 3)),
+            ops.transpose(ops.cast(v_heads, q_heads.dtype), (0, 2, 1, 3)),
+            mask=attention_mask,
+            bias=attention_bias,
+            weights_dropout=dropout,
+        )
+        # Concat(head_1, ..., head_h) W^O: (batch, T, h, depth) -> (batch, T, d).
+        heads = ops.transpose(heads, (0, 2, 1, 3))
+        batch, length = ops.shape(heads)[0], ops.shape(heads)[1]
+        output = self.dense(ops.reshape(heads, (batch, length, self.d_model)))
+
+        outputs = (output,)
+        if return_attention_scores:
+            outputs += (weights,)
+        if cache is not None:
+            outputs += (cache,)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def compute_mask(self, q, previous_mask=None):
+        # The output is padded where the queries are. `previous_mask` would be
+        # our `mask` argument, an attention mask rather than an input mask.
+        return utils.keras_mask(q)
+
+    def _split_heads(self, x):
+        """(batch, length, d_model) -> (batch, length, num_heads, depth)."""
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        return ops.reshape(x, (batch, length, self.num_heads, self.depth))
+
+    def _attention_mask(
+        self,
+        q,
+        key_length,
+        mask,
+        query_mask,
+        key_masks,
+        use_causal_mask,
+        cache_update_index,
+    ):
+        """AND of all masks, `(batch or 1, T or 1, S)`, or `None`."""
+        where = utils.describe(self)
+        target = (q.shape[0], q.shape[1], _static(key_length))
+        if mask is not None:
+            utils.check_rank(where, "mask", mask.shape, (3,))
+            utils.check_broadcastable(where, "mask", mask.shape, target)
+        causal = None
+        if use_causal_mask:
+            start = 0 if cache_update_index is None else cache_update_index
+            causal = utils.causal_mask(ops.shape(q)[1], key_length, start)
+        # Keras implicit masks: padded queries (batch, T, 1), keys (batch, 1, S).
+        implicit = []
+        if query_mask is not None:
+            implicit.append(ops.expand_dims(ops.cast(query_mask, "bool"), -1))
+        for key_mask in key_masks:
+            if key_mask is not None:
+                utils.check_broadcastable(
+                    where, "keras mask of k/v", key_mask.shape, target[::2]
+                )
+                implicit.append(utils.padding_to_attention_mask(key_mask))
+        return utils.merge_masks(mask, causal, *implicit)
+
+    def _check_inputs(self, q, k, v, cache, cache_update_index):
+        where = utils.describe(self)
+        shapes = {"q": tuple(q.shape), "k": tuple(k.shape), "v": tuple(v.shape)}
+        for name, shape in shapes.items():
+            utils.check_rank(where, name, shape, (3,))
+        got = f"q.shape={shapes['q']}, k.shape={shapes['k']}, v.shape={shapes['v']}"
+        if self._input_dims is not None:
+            dims = tuple(s[-1] for s in shapes.values())
+            if any(a != b for a, b in zip(dims, self._input_dims) if a is not None):
+                raise ValueError(
+                    f"{where} was built for last dimensions (q, k, v) = "
+                    f"{self._input_dims}, got {got}."
+                )
+        if None not in (shapes["k"][1], shapes["v"][1]) and (
+            shapes["k"][1] != shapes["v"][1]
+        ):
+            raise ValueError(f"{where}: k and v must have the same length, got {got}.")
+        batches = {s[0] for s in shapes.values()} - {None}
+        if len(batches) > 1:
+            raise ValueError(f"{where}: q, k and v batch sizes differ, got {got}.")
+        if cache is None:
+            if cache_update_index is not None:
+                raise ValueError(
+                    f"{where}: `cache_update_index` was given without a `cache`."
+                )
+            return
+        expected = (shapes["q"][0], 2, None, self.num_heads, self.depth)
+        utils.check_rank(where, "cache", cache.shape, (5,))
+        if any(
+            a is not None and b is not None and a != b
+            for a, b in zip(cache.shape, expected)
+        ):
+            raise ValueError(
+                f"{where}: `cache` must have shape (batch, 2, max_length, "
+                f"num_heads, depth) = {expected}, got {tuple(cache.shape)}."
+            )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "d_model": self.d_model,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "kernel_initializer": utils.serialize_initializer(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": utils.serialize_initializer(self.bias_initializer),
+            }
+        )
+        return config
+
+
+def _static(size):
+    """A Python int if `size` is statically known, else `None`."""
+    return size if isinstance(size, int) else None
