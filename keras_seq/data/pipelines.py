@@ -1,0 +1,398 @@
+"""`make_batches(family, dataset, split)`: the batches a zoo model trains on.
+
+Batches are `(x, y)` or `(x, y, sample_weight)` for `model.fit`, with `x` a
+dict of tensors whose keys are the zoo models' input names. Pad id is 0
+everywhere (our tokenizers never emit it), so models derive their masks as
+`token_ids != 0`; `padding_masks=True` also puts them in `x` as bool
+`padding_mask` / `encoder_padding_mask` / `decoder_padding_mask` (keras-hub's
+names). `B` is the batch, `T`/`S` lengths (the longest in the batch, or
+`sequence_length` for LM windows).
+
+By family and task (x keys, without the optional masks; y; sample_weight):
+
+- char_rnn, gpt / language_model or tagging: `token_ids` (B, T) int32;
+  next-token (or per-step) ids (B, T); (B, T) ones.
+- rnn_classifier / classification: `token_ids` (B, T); label (B,) int32;
+  none.
+- rnn_classifier / regression: `features` (B, T, F) float32; target (B,)
+  float32; none.
+- seq2seq_attention, transformer, t5 / seq2seq (and t5 / language_model by
+  span corruption): `encoder_token_ids` (B, S), `decoder_token_ids` (B, T);
+  targets (B, T); (B, T).
+- bert / language_model: `token_ids`, `segment_ids` (B, T),
+  `mask_positions` (B, M) int32; `mask_ids` (B, M); `mask_weights` (B, M).
+- bert / classification: `token_ids`, `segment_ids` (B, T); label (B,);
+  none.
+
+Seq2seq (teacher forcing): encoder ids are the source tokens then `</s>`;
+decoder inputs are `<s>` then the target tokens; targets are the target
+tokens then `</s>` (so `decoder_token_ids[:, 1:] == y[:, :-1]` where not
+padded). BERT sequences are `<cls> tokens <sep>`; masking is keras-hub's
+`MaskedLMMaskGenerator`. T5 pre-training cuts the token stream into blocks
+of `sequence_length` and corrupts spans (`keras_seq.data.masking`), seeded
+by `seed` and the block index.
+
+Pipeline order: tokenize -> (cache) -> shuffle with `seed` (train by
+default) -> pad to the longest in the batch, or bucket by length with
+`bucket_boundaries` -> prefetch. `stateful=True` (char_rnn/gpt LM) lays the
+text out as `batch_size` contiguous streams, so row `i` of batch `k + 1`
+continues row `i` of batch `k` (truncated BPTT), without shuffling.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_seq.data.dataset import FAMILIES, FAMILY_TASKS, DataError
+from keras_seq.data.masking import check_sentinels, mlm_masker, span_corruption
+from keras_seq.data.tokenizers import CharTokenizer
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Our map functions have no Python control flow on tensors: skipping
+# AutoGraph makes the first trace of a keras-hub tokenizer ~10x faster.
+_plain = tf.autograph.experimental.do_not_convert
+SHUFFLE_BUFFER = 10_000
+DEFAULT_SEQUENCE_LENGTH = {
+    "char_rnn": 100,
+    "gpt": 128,
+    "rnn_classifier": 256,
+    "bert": 128,
+    "t5": 128,
+    "seq2seq_attention": None,
+    "transformer": None,
+}
+
+
+def check_fit(family, dataset):
+    """Raises `DataError` unless `family` trains on `dataset`'s task."""
+    if family not in FAMILY_TASKS:
+        raise DataError(
+            f"Unknown model family {family!r}; families are {list(FAMILIES)}."
+        )
+    if dataset.task not in FAMILY_TASKS[family]:
+        raise DataError(
+            f"Dataset {dataset.name!r} (task {dataset.task}) does not fit model "
+            f"family {family!r}, which trains on {list(FAMILY_TASKS[family])}; "
+            f"{dataset.name!r} fits: {', '.join(dataset.families)}."
+        )
+
+
+def dataset_tokenizer(dataset):
+    """The tokenizer of the vocabulary that comes with the data, or `None`."""
+    if dataset.vocabulary is None or dataset.task != "seq2seq":
+        return None
+    return CharTokenizer(dataset.vocabulary)
+
+
+def _need_tokenizer(dataset, tokenizer):
+    if tokenizer is None:
+        tokenizer = dataset_tokenizer(dataset)
+    if tokenizer is None:
+        raise DataError(
+            f"Dataset {dataset.name!r} comes with no vocabulary: pass tokenizer= "
+            "(e.g. keras_seq.data.train_tokenizer('char', dataset))."
+        )
+    return tokenizer
+
+
+def _positive(name, value, minimum=1):
+    if not isinstance(value, int | np.integer) or value < minimum:
+        raise DataError(f"{name} must be an int >= {minimum}, got {value!r}.")
+
+
+# -- per-example features (dicts of 1-D tensors, before batching) ----------
+
+
+def _token_blocks(ds, tokenizer, length):
+    """The split's tokens as one stream, cut into blocks of `length`."""
+    stream = ds.map(
+        _plain(lambda ex: tokenizer.tokenize(ex["text"])), AUTOTUNE
+    ).unbatch()
+    return stream.batch(length, drop_remainder=True)
+
+
+def _lm_examples(ds, tokenizer, length):
+    blocks = _token_blocks(ds, tokenizer, length + 1)
+    return blocks.map(_plain(lambda w: {"token_ids": w[:-1], "targets": w[1:]}))
+
+
+def _stateful_lm(ds, tokenizer, length, batch_size):
+    streams = ds.map(_plain(lambda ex: tokenizer.tokenize(ex["text"])), AUTOTUNE)
+    tokens = np.concatenate(list(streams.as_numpy_iterator())).astype(np.int32)
+    row = (len(tokens) - 1) // batch_size
+    steps = row // length
+    if steps == 0:
+        raise DataError(
+            f"{len(tokens)} tokens are too few for stateful batches of "
+            f"{batch_size} x {length}."
+        )
+
+    def layout(values):
+        rows = values[: batch_size * row].reshape(batch_size, row)
+        return (
+            rows[:, : steps * length].reshape(batch_size, steps, length).swapaxes(0, 1)
+        )
+
+    x, y = layout(tokens), layout(tokens[1:])
+    return tf.data.Dataset.from_tensor_slices({"token_ids": x, "targets": y})
+
+
+def _text_ids(tokenizer, text, limit):
+    ids = tokenizer.tokenize(text)
+    return ids if limit is None else ids[:limit]
+
+
+def _seq2seq_examples(ds, tokenizer, length):
+    ids = tokenizer.special_ids
+    bos, eos = tf.constant([ids["bos"]]), tf.constant([ids["eos"]])
+
+    def features(ex):
+        source = _text_ids(tokenizer, ex["source"], length)
+        target = _text_ids(tokenizer, ex["target"], length)
+        return {
+            "encoder_token_ids": tf.concat([source, eos], 0),
+            "decoder_token_ids": tf.concat([bos, target], 0),
+            "targets": tf.concat([target, eos], 0),
+        }
+
+    return ds.map(_plain(features), AUTOTUNE)
+
+
+def _span_corruption_examples(ds, tokenizer, length, seed, density, span):
+    ids = tokenizer.special_ids
+    bos, eos = tf.constant([ids["bos"]]), tf.constant([ids["eos"]])
+    sentinels = ids["sentinels"]
+    check_sentinels(sentinels)
+
+    def features(index, block):
+        block.set_shape([length])
+        seed_pair = tf.stack([tf.cast(seed, tf.int64), index])
+        inputs, targets = span_corruption(block, seed_pair, sentinels, density, span)
+        return {
+            "encoder_token_ids": tf.concat([inputs, eos], 0),
+            "decoder_token_ids": tf.concat([bos, targets], 0),
+            "targets": tf.concat([targets, eos], 0),
+        }
+
+    return (
+        _token_blocks(ds, tokenizer, length).enumerate().map(_plain(features), AUTOTUNE)
+    )
+
+
+def _classification_examples(ds, tokenizer, length, bert):
+    ids = tokenizer.special_ids
+    if bert and (ids["cls"] is None or ids["sep"] is None):
+        raise DataError(
+            f"BERT inputs need <cls> and <sep>, which this {tokenizer.kind} "
+            "vocabulary lacks; train one with keras_seq.data.train_tokenizer."
+        )
+
+    def features(ex):
+        if bert:
+            body = _text_ids(tokenizer, ex["text"], length - 2)
+            token_ids = tf.concat([[ids["cls"]], body, [ids["sep"]]], 0)
+        else:
+            token_ids = _text_ids(tokenizer, ex["text"], length)
+        out = {"token_ids": token_ids}
+        if "label" in ex:
+            out["label"] = ex["label"]
+        return out
+
+    minimum = 2 if bert else 0
+    return ds.map(_plain(features), AUTOTUNE).filter(
+        _plain(lambda ex: tf.size(ex["token_ids"]) > minimum)
+    )
+
+
+# -- batched dicts -> (x, y, sample_weight) --------------------------------
+
+
+def _lm_finish(batch):
+    mask = batch["token_ids"] != 0
+    x = {"token_ids": batch["token_ids"], "padding_mask": mask}
+    return x, batch["targets"], tf.cast(batch["targets"] != 0, tf.float32)
+
+
+def _seq2seq_finish(batch):
+    x = {
+        "encoder_token_ids": batch["encoder_token_ids"],
+        "encoder_padding_mask": batch["encoder_token_ids"] != 0,
+        "decoder_token_ids": batch["decoder_token_ids"],
+        "decoder_padding_mask": batch["decoder_token_ids"] != 0,
+    }
+    return x, batch["targets"], tf.cast(batch["targets"] != 0, tf.float32)
+
+
+def _classifier_finish(bert):
+    def finish(batch):
+        x = {"token_ids": batch["token_ids"], "padding_mask": batch["token_ids"] != 0}
+        if bert:
+            x["segment_ids"] = tf.zeros_like(batch["token_ids"])
+        return x, batch["label"]
+
+    return finish
+
+
+def _regression_finish(batch):
+    features = batch["features"]
+    mask = tf.ones(tf.shape(features)[:2], tf.bool)
+    return {"features": features, "padding_mask": mask}, batch["target"]
+
+
+def _mlm_finish(masker):
+    def finish(batch):
+        token_ids = batch["token_ids"]
+        masked = masker(token_ids)
+        x = {
+            "token_ids": masked["token_ids"],
+            "segment_ids": tf.zeros_like(token_ids),
+            "padding_mask": token_ids != 0,
+            "mask_positions": tf.cast(masked["mask_positions"], tf.int32),
+        }
+        y = tf.cast(masked["mask_ids"], tf.int32)
+        return x, y, tf.cast(masked["mask_weights"], tf.float32)
+
+    return finish
+
+
+def _with_masks(finish, padding_masks):
+    """Keeps or drops the `*padding_mask` entries of `x`."""
+    if padding_masks:
+        return finish
+
+    def without_masks(batch):
+        x, *rest = finish(batch)
+        x = {k: v for k, v in x.items() if not k.endswith("padding_mask")}
+        return (x, *rest)
+
+    return without_masks
+
+
+def _examples(family, dataset, ds, tokenizer, length, seed, options):
+    """(per-example dataset, key whose length buckets it, finish function)."""
+    task = dataset.task
+    if task == "regression":
+        return ds, None, _regression_finish
+    if task == "tagging":
+        ds = ds.map(
+            _plain(lambda ex: {"token_ids": ex["inputs"], "targets": ex["targets"]})
+        )
+        return ds, None, _lm_finish
+    tokenizer = _need_tokenizer(dataset, tokenizer)
+    if task == "seq2seq":
+        return (
+            _seq2seq_examples(ds, tokenizer, length),
+            "encoder_token_ids",
+            _seq2seq_finish,
+        )
+    if task == "classification":
+        bert = family == "bert"
+        ds = _classification_examples(ds, tokenizer, length, bert)
+        return ds, "token_ids", _classifier_finish(bert)
+    # language_model
+    if family in ("char_rnn", "gpt"):
+        return _lm_examples(ds, tokenizer, length), None, _lm_finish
+    if family == "t5":
+        _positive("sequence_length", length, 2)
+        ds = _span_corruption_examples(
+            ds,
+            tokenizer,
+            length,
+            seed,
+            options["noise_density"],
+            options["mean_noise_span_length"],
+        )
+        return ds, None, _seq2seq_finish
+    masker = mlm_masker(
+        tokenizer, options["mask_rate"], max(1, round(length * options["mask_rate"]))
+    )
+    ds = _classification_examples(ds, tokenizer, length, bert=True)
+    return ds, "token_ids", _mlm_finish(masker)
+
+
+def make_batches(
+    family,
+    dataset,
+    split="train",
+    *,
+    tokenizer=None,
+    batch_size=32,
+    sequence_length=None,
+    shuffle=None,
+    seed=0,
+    bucket_boundaries=None,
+    drop_remainder=False,
+    stateful=False,
+    cache=True,
+    mask_rate=0.15,
+    noise_density=0.15,
+    mean_noise_span_length=3.0,
+    padding_masks=False,
+):
+    """Returns the `tf.data.Dataset` of batches `family` trains on.
+
+    Args:
+        family: a zoo model family (`keras_seq.data.FAMILIES`).
+        dataset: a `SeqDataset` (from `load_dataset`).
+        split: `"train"`, `"validation"` or `"test"`.
+        tokenizer: a `keras_seq.data` tokenizer; defaults to the vocabulary
+            that comes with the data (embedded seq2seq datasets). Not used
+            for tagging and regression data, which are ids and numbers.
+        batch_size: examples per batch.
+        sequence_length: LM window / BERT / T5 block length, or the most
+            tokens kept per text (classification, seq2seq source and target);
+            defaults per family (`DEFAULT_SEQUENCE_LENGTH`; `None`: keep all).
+        shuffle: shuffle examples; defaults to `split == "train"`.
+        seed: shuffle seed (and T5's span seed); the same seed gives the same
+            batches in the same order, epoch after epoch.
+        bucket_boundaries: lengths at which to bucket variable-length
+            examples (`tf.data.Dataset.bucket_by_sequence_length`); `None`
+            pads each batch to its longest example.
+        drop_remainder: drop the last partial batch.
+        stateful: char_rnn / gpt LM only: contiguous streams per batch row.
+        cache: cache the tokenized examples in memory.
+        mask_rate: BERT's token selection rate.
+        noise_density: T5's corrupted fraction.
+        mean_noise_span_length: T5's mean span length.
+        padding_masks: also put the bool padding masks in `x`.
+
+    Raises:
+        DataError: the family does not train on this dataset (the message
+            lists the families that do), an unknown family or split, a
+            vocabulary without the special tokens the family needs.
+    """
+    check_fit(family, dataset)
+    _positive("batch_size", batch_size)
+    length = sequence_length or DEFAULT_SEQUENCE_LENGTH[family]
+    if length is not None:
+        _positive("sequence_length", length, 3 if family == "bert" else 1)
+    ds = dataset.split(split)
+    if stateful:
+        if family not in ("char_rnn", "gpt") or dataset.task != "language_model":
+            raise DataError("stateful=True is for char_rnn/gpt on language_model data.")
+        tokenizer = _need_tokenizer(dataset, tokenizer)
+        ds = _stateful_lm(ds, tokenizer, length, batch_size)
+        return ds.map(_plain(_with_masks(_lm_finish, padding_masks))).prefetch(AUTOTUNE)
+    options = {
+        "mask_rate": mask_rate,
+        "noise_density": noise_density,
+        "mean_noise_span_length": mean_noise_span_length,
+    }
+    ds, length_key, finish = _examples(
+        family, dataset, ds, tokenizer, length, seed, options
+    )
+    if cache:
+        ds = ds.cache()
+    if split == "train" if shuffle is None else shuffle:
+        ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    if bucket_boundaries and length_key:
+        boundaries = sorted(int(b) for b in bucket_boundaries)
+        ds = ds.bucket_by_sequence_length(
+            lambda ex: tf.shape(ex[length_key])[0],
+            boundaries,
+            [batch_size] * (len(boundaries) + 1),
+            drop_remainder=drop_remainder,
+        )
+    else:
+        ds = ds.padded_batch(batch_size, drop_remainder=drop_remainder)
+    finish = _with_masks(finish, padding_masks)
+    return ds.map(_plain(finish), AUTOTUNE).prefetch(AUTOTUNE)
