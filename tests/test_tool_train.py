@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,9 +52,16 @@ def _lm_flags(corpus, model_dir, steps):
     ]
 
 
-def test_train_writes_model_dir(corpus, tmp_path):
-    model_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    """One finished 10-step run, shared by the tests that only read it."""
+    model_dir = tmp_path_factory.mktemp("trained") / "run"
     result = _train(*_lm_flags(corpus, model_dir, 10))
+    return model_dir, result
+
+
+def test_train_writes_model_dir(trained):
+    model_dir, result = trained
     for name in ("config.json", "model.keras", "metrics.json", "tokenizer", "logs"):
         assert (model_dir / name).exists(), name
     assert (model_dir / "export" / "1" / "saved_model.pb").exists()
@@ -112,9 +120,29 @@ def test_bad_input_exits_2_with_one_line(flags, message, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_model_dir_of_another_run_is_left_alone(corpus, tmp_path):
+def test_evaluate_prints_and_writes_metrics(trained):
+    model_dir, _ = trained
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.evaluate", f"--model_dir={model_dir}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout[result.stdout.index("{") :])
+    written = json.loads((model_dir / f"metrics-{printed['split']}.json").read_text())
+    assert printed == written
+    for key in ("loss", "accuracy", "perplexity", "bits_per_token"):
+        assert key in printed, key
+    assert abs(printed["bits_per_token"] * 0.6931471805599453 - printed["loss"]) < 1e-6
+
+
+def test_model_dir_of_another_run_is_left_alone(corpus, trained, tmp_path):
     model_dir = tmp_path / "run"
-    _train(*_lm_flags(corpus, model_dir, 5), "--noexport")
+    shutil.copytree(trained[0], model_dir)
     before = {p: p.stat().st_mtime_ns for p in model_dir.rglob("*")}
     result = _train(
         *_lm_flags(corpus, model_dir, 5), "--override=cell=lstm", check=False
@@ -124,12 +152,29 @@ def test_model_dir_of_another_run_is_left_alone(corpus, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in model_dir.rglob("*")} == before
 
 
-def test_corrupt_checkpoint_exits_2(corpus, tmp_path):
+def test_corrupt_checkpoint_exits_2(corpus, trained, tmp_path):
     model_dir = tmp_path / "run"
-    _train(*_lm_flags(corpus, model_dir, 5), "--noexport")
+    shutil.copytree(trained[0], model_dir)
     for path in (model_dir / "checkpoints").glob("*.data-*"):
         path.write_bytes(b"garbage")
-    result = _train(*_lm_flags(corpus, model_dir, 10), "--noexport", check=False)
+    result = _train(*_lm_flags(corpus, model_dir, 20), "--noexport", check=False)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "cannot be restored" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_default_command_runs_end_to_end(tmp_path):
+    """The README's main job (default model and dataset), with fewer steps."""
+    model_dir = tmp_path / "run"
+    _train(f"--model_dir={model_dir}", f"--data_dir={tmp_path / 'tfds'}", "--steps=20")
+    config = json.loads((model_dir / "config.json").read_text())
+    assert (config["model"], config["dataset"]) == (
+        "seq2seq_attention",
+        "date_normalization",
+    )
+    assert config["model_hyperparameters"]["attention"] == "bahdanau"
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["steps"] == 20 and metrics["split"] == "test"
+    for key in ("exact_match", "teacher_forced_exact_match", "bleu", "accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert (model_dir / "export" / "1" / "saved_model.pb").exists()

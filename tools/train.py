@@ -36,12 +36,12 @@ flags.DEFINE_string(
     "model_dir", None, "Output directory (default runs/<model>-<dataset>)."
 )
 flags.DEFINE_integer(
-    "steps", 2000, "Training steps (ignored when --epochs is set).", lower_bound=1
+    "steps", 600, "Training steps (ignored when --epochs is set).", lower_bound=1
 )
 flags.DEFINE_integer(
     "epochs", None, "Passes over the training split (overrides --steps).", lower_bound=1
 )
-flags.DEFINE_integer("batch_size", 64, "Global batch size.", lower_bound=1)
+flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
 flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.", lower_bound=0.0)
 flags.DEFINE_enum(
     "schedule",
@@ -59,7 +59,11 @@ flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling and dropout.")
 flags.DEFINE_bool("mixed_precision", False, "Train under the mixed_float16 policy.")
 flags.DEFINE_bool("jit_compile", True, "Compile the train step with XLA.")
 flags.DEFINE_enum(
-    "strategy", "default", ["default", "mirrored"], "tf.distribute strategy."
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy; multi_worker: run one process per worker, each with "
+    "TF_CONFIG set, all with the same flags and a shared --model_dir.",
 )
 flags.DEFINE_string(
     "init_from", None, "A .keras model or .weights.h5 file to start from."

@@ -88,4 +88,17 @@ def build(name, preset="tiny", **overrides):
     return _module(name).build_model(**config)
 
 
-__all__ = ["build", "list_models", "preset_config", "presets"]
+def load(path, compile=False):
+    """Loads a `.keras` file of a zoo model (`safe_mode=True`).
+
+    Importing every family module first registers their classes, so this
+    works in a process that has not built a zoo model yet.
+    """
+    import keras
+
+    for name in list_models():
+        importlib.import_module(f"zoo.{name}")
+    return keras.saving.load_model(path, compile=compile, safe_mode=True)
+
+
+__all__ = ["build", "list_models", "load", "preset_config", "presets"]

@@ -11,6 +11,7 @@
 """
 
 import math
+import warnings
 
 import keras_hub
 import numpy as np
@@ -42,7 +43,10 @@ def evaluate(
     batches = tasks.select_inputs(batches, tasks.model_inputs(model))
     if max_batches:
         batches = batches.take(max_batches)
-    results = model.evaluate(batches, verbose=0, return_dict=True)
+    with warnings.catch_warnings():
+        # A dataset of unknown length ends with this (harmless) Keras warning.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        results = model.evaluate(batches, verbose=0, return_dict=True)
     metrics = {k: float(v) for k, v in results.items()}
     if dataset.task == "regression":
         metrics["mse"] = metrics["loss"]
@@ -93,3 +97,62 @@ def _until(ids, eos):
 
 def _text(value):
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def evaluate_model_dir(
+    model_dir, dataset=None, split=None, data_dir=None, batch_size=None
+):
+    """Evaluates the model a train run left in `model_dir`.
+
+    Args:
+        model_dir: a directory written by the train tool.
+        dataset: a dataset spec; default: the one it trained on.
+        split: default `"test"`, or `"validation"` where there is no test split.
+        data_dir: where TFDS datasets live; default: the run's.
+        batch_size: default: the run's.
+
+    Returns:
+        `(metrics, split)`.
+
+    Raises:
+        ValueError: `model_dir` is not a finished run, or the dataset does
+            not fit the model (the message says which).
+    """
+    import json
+    import os
+
+    import zoo
+
+    config_path = os.path.join(model_dir, "config.json")
+    model_path = os.path.join(model_dir, "model.keras")
+    for path in (config_path, model_path):
+        if not os.path.exists(path):
+            raise ValueError(
+                f"--model_dir={model_dir}: no {os.path.basename(path)}; "
+                "is it a finished keras-seq-train run?"
+            )
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    family = config["model"]
+    spec = dataset or config["dataset"]
+    loaded = seq_data.load_dataset(spec, data_dir or config.get("data_dir"))
+    seq_data.check_fit(family, loaded)
+    if split is None:
+        split = "test" if "test" in loaded.splits else "validation"
+    tokenizer_dir = os.path.join(model_dir, "tokenizer")
+    tokenizer = (
+        seq_data.load_tokenizer(tokenizer_dir) if os.path.isdir(tokenizer_dir) else None
+    )
+    model = zoo.load(model_path)
+    tasks.compile_model(model, family, loaded.task, "adam", jit_compile=False)
+    metrics = evaluate(
+        model,
+        family,
+        loaded,
+        tokenizer,
+        split,
+        batch_size or config["batch_size"],
+        sequence_length=config.get("sequence_length"),
+    )
+    metrics.update(dataset=spec, split=split)
+    return metrics, split

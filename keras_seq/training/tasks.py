@@ -1,6 +1,7 @@
 """What each (family, task) trains with: loss, metrics, and model overrides."""
 
 import keras
+import tensorflow as tf
 
 from keras_seq.training.sequence_exact_match import SequenceExactMatch
 
@@ -72,3 +73,22 @@ def select_inputs(batches, names):
         return ({k: x[k] for k in names}, *rest)
 
     return batches.map(select)
+
+
+def pad_to_multiple(batches, multiple):
+    """Pads the time axis of every batched tensor up to a multiple of `multiple`.
+
+    Batches padded to their longest example take many shapes, and XLA compiles
+    the train step once per shape; rounding lengths up keeps that to a few
+    compilations. Padding uses 0 (the pad id, and weight 0 for sample weights).
+    """
+
+    def pad(t):
+        if t.shape.rank is None or t.shape.rank < 2:
+            return t
+        length = tf.shape(t)[1]
+        target = (length + multiple - 1) // multiple * multiple
+        paddings = [[0, 0], [0, target - length]] + [[0, 0]] * (t.shape.rank - 2)
+        return tf.pad(t, paddings)
+
+    return batches.map(lambda *parts: tf.nest.map_structure(pad, parts))

@@ -12,6 +12,10 @@
 
 Running the same command again after a crash (SIGKILL included) restores the
 latest checkpoint and trains the remaining steps only.
+
+`strategy="mirrored"` and `"multi_worker"` (one process per worker, `TF_CONFIG`
+sets the cluster) train with `distributed_loop.fit`; only the chief writes to
+`model_dir`, the other workers write to a temporary directory.
 """
 
 import dataclasses
@@ -25,13 +29,15 @@ import tensorflow as tf
 
 import zoo
 from keras_seq import data as seq_data
-from keras_seq.training import evaluation, tasks
+from keras_seq.training import distributed_loop, evaluation, tasks
 from keras_seq.training.checkpointer import Checkpointer
 from keras_seq.training.schedules import make_schedule
 
 # What identifies a run: a model_dir holding another run is not reused.
 IDENTITY = ("model", "preset", "overrides", "dataset", "tokenizer")
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+# Time axes are padded to a multiple of this under XLA (few compiled shapes).
+PAD_MULTIPLE = 16
 TOKENIZERS = ("auto", "char", "byte", "word_piece", "sentence_piece")
 
 
@@ -49,9 +55,9 @@ class TrainConfig:
     dataset: str = "date_normalization"
     data_dir: str = None
     model_dir: str = "runs/seq2seq_attention-date_normalization"
-    steps: int = 2000
+    steps: int = 600
     epochs: int = None
-    batch_size: int = 64
+    batch_size: int = 128
     learning_rate: float = 3e-3
     schedule: str = "constant"
     warmup_steps: int = None
@@ -83,12 +89,25 @@ def train(config, log=print):
     """
     _validate(config)
     try:
+        # Before any TF op: multi-worker collectives are set up at startup.
+        strategy = _strategy(config.strategy)
+    except ValueError as e:
+        raise TrainError(f"--strategy={config.strategy}: {e}") from e
+    with distributed_loop.output_dir(strategy, config.model_dir) as out_dir:
+        return _train(config, strategy, out_dir, log)
+
+
+def _train(config, strategy, out_dir, log):
+    """`train` on this process, writing to `out_dir` (`model_dir` unless this
+    is a non-chief worker)."""
+    try:
         dataset = seq_data.load_dataset(config.dataset, config.data_dir)
         seq_data.check_fit(config.model, dataset)
     except seq_data.DataError as e:
         raise TrainError(f"--dataset={config.dataset}: {e}") from e
     previous = _check_model_dir(config)
-    tokenizer = _tokenizer(config, dataset, resume=previous is not None)
+    distributed_loop.barrier(strategy)  # every worker read model_dir: now write
+    tokenizer = _tokenizer(config, dataset, previous is not None, out_dir)
 
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
@@ -98,7 +117,7 @@ def train(config, log=print):
     hparams.update(config.overrides)
     steps = _total_steps(config, dataset, tokenizer)
 
-    with _strategy(config.strategy).scope():
+    with strategy.scope():
         model = zoo.build(config.model, config.preset, **_only_changed(config, hparams))
         if config.init_from:
             _init_from(model, config.init_from)
@@ -115,8 +134,10 @@ def train(config, log=print):
     train_batches = tasks.select_inputs(
         _batches(config, dataset, tokenizer, "train"), tasks.model_inputs(model)
     )
+    if config.jit_compile:
+        train_batches = tasks.pad_to_multiple(train_batches, PAD_MULTIPLE)
     _write_json(
-        config.model_dir,
+        out_dir,
         "config.json",
         {
             **dataclasses.asdict(config),
@@ -125,30 +146,43 @@ def train(config, log=print):
         },
     )
     checkpointer = Checkpointer(
-        os.path.join(config.model_dir, "checkpoints"), model, config.checkpoint_every
+        os.path.join(out_dir, "checkpoints"), model, config.checkpoint_every
     )
     try:
-        start = checkpointer.restore()
+        # Every worker resumes from the chief's checkpoints.
+        start = Checkpointer(
+            os.path.join(config.model_dir, "checkpoints"), model, 1
+        ).restore()
     except ValueError as e:
         raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
     if start:
         log(f"Resuming from step {start} of {steps}.")
     if start < steps:
-        model.fit(
-            train_batches.skip(start),
-            epochs=1,
-            steps_per_epoch=steps - start,
-            callbacks=[
-                checkpointer,
-                keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs")),
-            ],
-            verbose=2 if os.environ.get("CI") else 1,
-        )
+        callbacks = [
+            checkpointer,
+            keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")),
+        ]
+        verbose = 2 if os.environ.get("CI") else 1
+        if config.strategy == "default":
+            model.fit(
+                train_batches.skip(start),
+                epochs=1,
+                steps_per_epoch=steps - start,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
+        else:  # Keras 3 fit: no multi-worker, and see distributed_loop
+            distributed_loop.fit(
+                model, train_batches.skip(start), steps - start, callbacks, verbose, log
+            )
         checkpointer.check()
         checkpointer.save()
     split = "test" if "test" in dataset.splits else "validation"
     metrics = evaluation.evaluate(
-        model,
+        # Keras 3 evaluate does not run under multi-worker either.
+        distributed_loop.local_copy(model)
+        if config.strategy == "multi_worker"
+        else model,
         config.model,
         dataset,
         tokenizer,
@@ -157,11 +191,11 @@ def train(config, log=print):
         sequence_length=config.sequence_length,
     )
     metrics.update(steps=checkpointer.step, split=split)
-    _write_atomic(config.model_dir, "model.keras", model.save)
-    _write_json(config.model_dir, "metrics.json", metrics)
+    _write_atomic(out_dir, "model.keras", model.save)
+    _write_json(out_dir, "metrics.json", metrics)
     if config.export:
         _write_atomic(
-            os.path.join(config.model_dir, "export"),
+            os.path.join(out_dir, "export"),
             "1",
             lambda path: model.export(path, format="tf_saved_model", verbose=False),
         )
@@ -221,7 +255,7 @@ def _check_model_dir(config):
     return None
 
 
-def _tokenizer(config, dataset, resume):
+def _tokenizer(config, dataset, resume, out_dir):
     directory = os.path.join(config.model_dir, "tokenizer")
     if resume and os.path.exists(directory):
         return seq_data.load_tokenizer(directory)
@@ -234,7 +268,9 @@ def _tokenizer(config, dataset, resume):
     if tokenizer is None and kind is not None:
         tokenizer = seq_data.train_tokenizer(kind, dataset, config.vocabulary_size)
     if tokenizer is not None:
-        seq_data.save_tokenizer(tokenizer, directory, overwrite=True)
+        seq_data.save_tokenizer(
+            tokenizer, os.path.join(out_dir, "tokenizer"), overwrite=True
+        )
     return tokenizer
 
 
@@ -277,6 +313,8 @@ def _only_changed(config, hparams):
 def _strategy(name):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return distributed_loop.multi_worker_strategy()
     return tf.distribute.get_strategy()
 
 

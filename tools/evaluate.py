@@ -1,0 +1,62 @@
+"""keras-seq-evaluate: the metrics of a trained model, as JSON.
+
+Prints the family's metrics (loss, accuracy; perplexity and bits per token
+for language models; greedy-decoding exact match and BLEU for seq2seq; MSE
+for regression) on stdout and writes them to `<model_dir>/metrics-<split>.json`.
+
+Example:
+    keras-seq-evaluate --model_dir=runs/seq2seq_attention-date_normalization
+"""
+
+import json
+import os
+
+from absl import flags
+
+from . import flag_utils
+
+PROGRAM = "keras-seq-evaluate"
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model_dir", None, "A directory written by keras-seq-train.")
+flags.DEFINE_string("dataset", None, "Dataset spec (default: the one trained on).")
+flags.DEFINE_string("data_dir", None, "Where TFDS datasets live (default: the run's).")
+flags.DEFINE_enum(
+    "split", None, ["train", "validation", "test"], "Split (default test)."
+)
+flags.DEFINE_integer(
+    "batch_size", None, "Batch size (default: the run's).", lower_bound=1
+)
+flags.mark_flag_as_required("model_dir")
+
+
+def main(argv):
+    if len(argv) > 1:
+        flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
+    from keras_seq.training.evaluation import evaluate_model_dir
+
+    try:
+        metrics, split = evaluate_model_dir(
+            FLAGS.model_dir,
+            FLAGS.dataset,
+            FLAGS.split,
+            FLAGS.data_dir,
+            FLAGS.batch_size,
+        )
+    except ValueError as e:
+        flag_utils.fail(PROGRAM, str(e))
+    text = json.dumps(metrics, indent=2, sort_keys=True)
+    path = os.path.join(FLAGS.model_dir, f"metrics-{split}.json")
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    os.replace(tmp, path)
+    print(text)
+
+
+def run():
+    flag_utils.run(main)
+
+
+if __name__ == "__main__":
+    run()
