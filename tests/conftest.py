@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 def _clean_keras_state():
     """Every test starts with float32, fresh names and a fixed seed."""
     keras.config.set_dtype_policy("float32")
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")

@@ -1,0 +1,361 @@
+"""Char-RNN: a character/byte-level recurrent language model.
+
+Model card
+----------
+What it is: the character-level language model of Karpathy's char-rnn (and of
+Graves, 2013): each token id is embedded, goes through `num_layers` stacked
+recurrent layers (`cell = "rnn" | "lstm" | "gru"`, the keras_seq `SimpleRNN`,
+`LSTM` and `GRU`), with dropout between layers, and a Dense layer gives the
+next-token logits at every position:
+
+    x_t      = E[w_t]                                  token embedding
+    h^l_t    = RNN^l(h^(l-1)_t, h^l_(t-1))             l = 1 .. num_layers
+    logits_t = W_o dropout(h^L_t) + b_o                predicts w_(t+1)
+
+Inputs: `{"token_ids": (B, T) int32}`; pad id 0 (a padding mask
+`token_ids != 0` is carried by the logits, so Keras losses skip padding).
+Output: next-token logits `(B, T, vocabulary_size)`.
+
+Stateful mode (`stateful=True`, with a fixed `batch_size`): the final states of
+one batch are the initial states of the next, so a long text cut into
+consecutive windows is learned with truncated backpropagation through time
+(gradients stop at window boundaries, the state does not). Lay the text out
+with `truncated_bptt_batches` and fit with `shuffle=False`; `reset_state()`
+zeroes the carried states (e.g. at the start of each epoch). A stateful model
+cannot `generate` (its batch size is fixed and its state would be clobbered):
+generate with `stateless_copy()`.
+
+Generation (`generate`, from `zoo.generation.GenerationMixin`): the cache is
+the recurrent state of every layer, fed one token at a time.
+
+Presets: `tiny` (tests), `small` (Karpathy's char-rnn defaults: 2 LSTM layers
+of 128 units) and `large` (3 LSTM layers of 512 units with dropout 0.5, as for
+the Shakespeare and Linux samples of "The Unreasonable Effectiveness of
+Recurrent Neural Networks"), both on 256 byte ids (pad 0 = the NUL byte).
+
+References:
+    - [Karpathy, 2015](https://karpathy.github.io/2015/05/21/rnn-effectiveness/),
+      "The Unreasonable Effectiveness of Recurrent Neural Networks", and
+      https://github.com/karpathy/char-rnn.
+    - [Graves, 2013](https://arxiv.org/abs/1308.0850), "Generating Sequences
+      With Recurrent Neural Networks".
+    - [Williams & Peng, 1990](https://doi.org/10.1162/neco.1990.2.4.490),
+      truncated backpropagation through time.
+
+Example:
+    >>> import numpy as np
+    >>> import zoo
+    >>> model = zoo.build("char_rnn", "tiny", cell="gru")
+    >>> tuple(model({"token_ids": np.array([[5, 6, 7, 0]], "int32")}).shape)
+    (1, 4, 64)
+    >>> model.generate({"token_ids": np.array([[5, 6]], "int32")}, 6).shape
+    (1, 6)
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_seq.layers import GRU, LSTM, SimpleRNN
+from zoo.generation import GenerationMixin
+
+PRESETS = {
+    "tiny": {
+        "vocabulary_size": 64,
+        "cell": "lstm",
+        "num_layers": 2,
+        "embedding_dim": 32,
+        "hidden_dim": 64,
+        "dropout": 0.0,
+        "stateful": False,
+        "batch_size": None,
+    },
+    "small": {
+        "vocabulary_size": 256,
+        "cell": "lstm",
+        "num_layers": 2,
+        "embedding_dim": 64,
+        "hidden_dim": 128,
+        "dropout": 0.0,
+        "stateful": False,
+        "batch_size": None,
+    },
+    "large": {
+        "vocabulary_size": 256,
+        "cell": "lstm",
+        "num_layers": 3,
+        "embedding_dim": 128,
+        "hidden_dim": 512,
+        "dropout": 0.5,
+        "stateful": False,
+        "batch_size": None,
+    },
+}
+
+RECURRENT_LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
+
+
+@keras.saving.register_keras_serializable(package="keras_seq_zoo")
+class CharRNN(GenerationMixin, keras.Model):
+    """A stacked recurrent language model over characters or bytes.
+
+    See the module docstring (the model card) for the architecture, the inputs,
+    the outputs and stateful training.
+
+    Args:
+        vocabulary_size: int, number of token ids (pad id 0 included).
+        cell: `"rnn"`, `"lstm"` or `"gru"`.
+        num_layers: int, number of stacked recurrent layers.
+        embedding_dim: int, size of the token embeddings.
+        hidden_dim: int, units of each recurrent layer.
+        dropout: float in [0, 1), dropout after the embedding and after each
+            recurrent layer.
+        stateful: bool, carry the final states of a batch into the next
+            (truncated BPTT). Needs `batch_size`.
+        batch_size: int, the fixed batch size of a stateful model; `None`
+            when `stateful=False`.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = CharRNN(vocabulary_size=20, cell="gru", num_layers=1,
+    ...                 embedding_dim=8, hidden_dim=16)
+    >>> tuple(model({"token_ids": np.ones((2, 7), "int32")}).shape)
+    (2, 7, 20)
+    """
+
+    generation_prompt_key = "token_ids"
+
+    def __init__(
+        self,
+        vocabulary_size,
+        cell="lstm",
+        num_layers=2,
+        embedding_dim=64,
+        hidden_dim=128,
+        dropout=0.0,
+        stateful=False,
+        batch_size=None,
+        **kwargs,
+    ):
+        _check_hparams(
+            vocabulary_size=vocabulary_size,
+            cell=cell,
+            num_layers=num_layers,
+            embedding_dim=embedding_dim,
+            hidden_dim=hidden_dim,
+            dropout=dropout,
+            stateful=stateful,
+            batch_size=batch_size,
+        )
+        # === Layers ===
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size, embedding_dim, mask_zero=True, name="token_embedding"
+        )
+        self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
+        self.recurrent_layers = [
+            RECURRENT_LAYERS[cell](
+                hidden_dim,
+                return_sequences=True,
+                return_state=True,
+                stateful=stateful,
+                name=f"{cell}_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.recurrent_dropouts = [
+            keras.layers.Dropout(dropout, name=f"{cell}_{i}_dropout")
+            for i in range(num_layers)
+        ]
+        self.logits_dense = keras.layers.Dense(vocabulary_size, name="logits")
+
+        # === Functional model ===
+        token_ids = keras.Input(
+            shape=(None,),
+            batch_size=batch_size if stateful else None,
+            dtype="int32",
+            name="token_ids",
+        )
+        # x_t = E[w_t]; the padding mask token_ids != 0 rides along.
+        x = self.embedding_dropout(self.token_embedding(token_ids))
+        for layer, drop in zip(self.recurrent_layers, self.recurrent_dropouts):
+            # h^l_t = RNN^l(h^(l-1)_t, h^l_(t-1)); the states are not needed here.
+            x = drop(layer(x)[0])
+        logits = self.logits_dense(x)
+        super().__init__(inputs={"token_ids": token_ids}, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.cell = cell
+        self.num_layers = num_layers
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        self.stateful = stateful
+        self.batch_size = batch_size
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocabulary_size": self.vocabulary_size,
+            "cell": self.cell,
+            "num_layers": self.num_layers,
+            "embedding_dim": self.embedding_dim,
+            "hidden_dim": self.hidden_dim,
+            "dropout": self.dropout,
+            "stateful": self.stateful,
+            "batch_size": self.batch_size,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # === Stateful training ===
+
+    def reset_state(self):
+        """Zeroes the carried states of a stateful model (no-op otherwise)."""
+        for layer in self.recurrent_layers:
+            layer.reset_state()
+
+    def stateless_copy(self):
+        """A `stateful=False` copy with the same weights (for `generate`)."""
+        config = {**self.get_config(), "stateful": False, "batch_size": None}
+        config.pop("name")
+        copy = type(self).from_config(config)
+        pairs = [(self.token_embedding, copy.token_embedding)]
+        pairs += list(zip(self.recurrent_layers, copy.recurrent_layers))
+        pairs += [(self.logits_dense, copy.logits_dense)]
+        for source, target in pairs:
+            # A stateful layer also holds its state variables: copy weights only.
+            for s, t in zip(source.trainable_weights, target.trainable_weights):
+                t.assign(s)
+        return copy
+
+    # === Generation contract (zoo.generation) ===
+
+    def generate(self, inputs, max_length, **kwargs):
+        if self.stateful:
+            raise ValueError(
+                f"{type(self).__name__}.generate: a stateful model (batch_size="
+                f"{self.batch_size}) cannot generate; use "
+                "`model.stateless_copy().generate(...)`."
+            )
+        return super().generate(inputs, max_length, **kwargs)
+
+    generate.__doc__ = GenerationMixin.generate.__doc__
+
+    def build_cache(self, inputs):
+        """The zero state of every layer: a tuple of per-layer state tuples."""
+        batch_size = ops.shape(inputs["token_ids"])[0]
+        dtype = self.recurrent_layers[0].compute_dtype
+        num_states = 2 if self.cell == "lstm" else 1
+        return tuple(
+            tuple(
+                ops.zeros((batch_size, self.hidden_dim), dtype=dtype)
+                for _ in range(num_states)
+            )
+            for _ in self.recurrent_layers
+        )
+
+    def call_with_cache(self, token_ids, cache, index):
+        """Feeds `token_ids` `(B, n)` from the states in `cache`."""
+        x = self.token_embedding(token_ids)
+        new_cache = []
+        for layer, states in zip(self.recurrent_layers, cache):
+            x, *states = layer(x, initial_state=list(states), training=False)
+            new_cache.append(tuple(states))
+        return self.logits_dense(x), tuple(new_cache)
+
+
+def truncated_bptt_batches(token_ids, batch_size, seq_length):
+    """Lays a long token stream out for stateful (truncated BPTT) training.
+
+    The stream is cut into `batch_size` contiguous lanes; batch `k` holds
+    window `k` of every lane, so row `j` of batch `k + 1` continues row `j` of
+    batch `k`, which is what a stateful model carries its state along. Fit the
+    result with `batch_size=batch_size, shuffle=False`.
+
+    Args:
+        token_ids: 1D int array, the whole text as token ids.
+        batch_size: int, the number of lanes (the stateful model's batch size).
+        seq_length: int, the window (truncation) length.
+
+    Returns:
+        `(x, y)`: `x = {"token_ids": (num_batches * batch_size, seq_length)}`
+        and `y` the same windows shifted by one token (the next tokens).
+
+    Example:
+
+    >>> x, y = truncated_bptt_batches(np.arange(1, 22), batch_size=2,
+    ...                               seq_length=3)
+    >>> x["token_ids"][:4].tolist()
+    [[1, 2, 3], [11, 12, 13], [4, 5, 6], [14, 15, 16]]
+    """
+    token_ids = np.asarray(token_ids)
+    if token_ids.ndim != 1:
+        raise ValueError(
+            f"truncated_bptt_batches: token_ids must be 1D, got shape "
+            f"{token_ids.shape}."
+        )
+    for name, value in (("batch_size", batch_size), ("seq_length", seq_length)):
+        if not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(
+                f"truncated_bptt_batches: {name} must be a positive int, got {value!r}."
+            )
+    lane_length = (len(token_ids) - 1) // batch_size
+    num_windows = lane_length // seq_length
+    if num_windows == 0:
+        raise ValueError(
+            f"truncated_bptt_batches: {len(token_ids)} tokens are too few for "
+            f"{batch_size} lanes of at least {seq_length + 1} tokens."
+        )
+    used = num_windows * seq_length
+    # lanes[j] is the j-th contiguous piece of the stream, one token longer
+    # than its windows so that the last window has its next tokens.
+    starts = np.arange(batch_size) * lane_length
+    lanes = np.stack([token_ids[s : s + used + 1] for s in starts])
+    inputs = lanes[:, :used].reshape(batch_size, num_windows, seq_length)
+    targets = lanes[:, 1:].reshape(batch_size, num_windows, seq_length)
+    # (lane, window, t) -> (window, lane, t): consecutive batches, same rows.
+    x = inputs.transpose(1, 0, 2).reshape(-1, seq_length).astype("int32")
+    y = targets.transpose(1, 0, 2).reshape(-1, seq_length).astype("int32")
+    return {"token_ids": x}, y
+
+
+def _check_hparams(**hp):
+    name = "CharRNN"
+    for key in ("vocabulary_size", "num_layers", "embedding_dim", "hidden_dim"):
+        value = hp[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name}: {key} must be a positive int, got {value!r}.")
+    if hp["cell"] not in RECURRENT_LAYERS:
+        raise ValueError(
+            f"{name}: cell must be one of {sorted(RECURRENT_LAYERS)}, got "
+            f"{hp['cell']!r}."
+        )
+    if not isinstance(hp["dropout"], (int, float)) or not 0 <= hp["dropout"] < 1:
+        raise ValueError(f"{name}: dropout must be in [0, 1), got {hp['dropout']!r}.")
+    batch_size = hp["batch_size"]
+    if hp["stateful"]:
+        if (
+            not isinstance(batch_size, int)
+            or isinstance(batch_size, bool)
+            or batch_size <= 0
+        ):
+            raise ValueError(
+                f"{name}: stateful=True needs a fixed positive int batch_size, "
+                f"got batch_size={batch_size!r}."
+            )
+    elif batch_size is not None:
+        raise ValueError(
+            f"{name}: batch_size is only for stateful=True; got "
+            f"batch_size={batch_size!r} with stateful=False."
+        )
+
+
+def build_model(**hparams):
+    """Builds a `CharRNN` from plain hyperparameters (see `PRESETS`)."""
+    return CharRNN(**hparams)

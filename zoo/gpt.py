@@ -1,0 +1,268 @@
+"""GPT: a decoder-only Transformer language model (GPT and GPT-2).
+
+Model card:
+    What: a causal language model. Token embeddings plus learned position
+        embeddings go through `num_layers` `TransformerDecoderBlock`s without
+        cross-attention (causal self-attention and a GELU feed-forward net);
+        the next-token logits are the final states times the transposed token
+        embedding (tied input/output embeddings, `tie_embeddings=True`).
+        `normalize_first=False` is the original GPT (post-LN, no final
+        LayerNorm); `True` is GPT-2 (pre-LN and a final LayerNorm).
+    Inputs: `{"token_ids": (B, T) int32}`, pad id 0 (the padding mask is
+        `token_ids != 0`).
+    Outputs: next-token logits `(B, T, vocabulary_size)`: position `t`
+        predicts token `t + 1`.
+    Generation: `model.generate({"token_ids": prompts}, max_length, ...)` (see
+        `zoo.generation`), with a key/value cache per layer.
+    Presets: `tiny` (for tests), `gpt` (117M parameters: vocabulary 40478, 512
+        positions, 12 layers of width 768) and `gpt2` (124M: vocabulary 50257,
+        1024 positions).
+    Papers:
+        - Radford et al., 2018, "Improving Language Understanding by Generative
+          Pre-Training" (GPT).
+        - Radford et al., 2019, "Language Models are Unsupervised Multitask
+          Learners" (GPT-2).
+        - Vaswani et al., 2017, "Attention Is All You Need",
+          https://arxiv.org/abs/1706.03762.
+
+Example:
+    >>> import zoo
+    >>> model = zoo.build("gpt", "tiny")
+    >>> prompts = {"token_ids": [[5, 6, 7], [8, 9, 0]]}  # right-padded with 0
+    >>> tokens = model.generate(prompts, max_length=8, sampler="top_k", seed=1,
+    ...                         jit_compile=False)  # default: compile with XLA
+    >>> tokens.shape
+    (2, 8)
+    >>> tokens[:, :2].tolist()  # the prompts are kept
+    [[5, 6], [8, 9]]
+"""
+
+import keras
+from keras import ops
+
+from keras_seq.layers import PositionEmbedding, TransformerDecoderBlock
+from zoo.generation import GenerationMixin
+
+PRESETS = {
+    "tiny": dict(
+        vocabulary_size=64,
+        max_sequence_length=32,
+        num_layers=2,
+        d_model=32,
+        num_heads=4,
+        dff=64,
+        dropout=0.0,
+        normalize_first=True,
+        tie_embeddings=True,
+    ),
+    # Radford et al., 2018: 12 layers, 768 wide, 12 heads, 3072 inner, 40478
+    # BPE tokens, 512 positions, post-LN: 116.5M parameters.
+    "gpt": dict(
+        vocabulary_size=40478,
+        max_sequence_length=512,
+        num_layers=12,
+        d_model=768,
+        num_heads=12,
+        dff=3072,
+        dropout=0.1,
+        normalize_first=False,
+        tie_embeddings=True,
+    ),
+    # Radford et al., 2019, the 124M ("small") GPT-2: pre-LN, final LayerNorm.
+    "gpt2": dict(
+        vocabulary_size=50257,
+        max_sequence_length=1024,
+        num_layers=12,
+        d_model=768,
+        num_heads=12,
+        dff=3072,
+        dropout=0.1,
+        normalize_first=True,
+        tie_embeddings=True,
+    ),
+}
+
+
+@keras.saving.register_keras_serializable(package="keras_seq_zoo")
+def gelu_approximate(x):
+    """GELU, tanh approximation (as in GPT and GPT-2):
+
+    0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+    """
+    return keras.activations.gelu(x, approximate=True)
+
+
+@keras.saving.register_keras_serializable(package="keras_seq_zoo")
+class GPT(GenerationMixin, keras.Model):
+    """A GPT / GPT-2 causal language model (see the module's model card).
+
+        h_0 = E[x] + P[0 : T]
+        h_l = TransformerDecoderBlock_l(h_{l-1})        l = 1 ... num_layers
+        logits = LN(h_L) E^T      (no LN if normalize_first=False)
+
+    Args:
+        vocabulary_size: int, `V`, number of token ids (0 is the pad id).
+        max_sequence_length: int, the number of learned positions.
+        num_layers: int, number of decoder blocks.
+        d_model: int, model width.
+        num_heads: int, attention heads; must divide `d_model`.
+        dff: int, inner width of the feed-forward nets.
+        dropout: float, dropout on the embeddings, attention weights and
+            sublayer outputs.
+        normalize_first: bool, pre-LN blocks and a final LayerNorm (GPT-2)
+            instead of post-LN blocks (GPT).
+        tie_embeddings: bool, the output projection is `E^T`; otherwise a
+            separate `(d_model, V)` matrix.
+        layer_norm_epsilon: float, epsilon of all LayerNormalizations.
+        **kwargs: `name`, `dtype`, `trainable`.
+
+    Example:
+        >>> model = GPT(vocabulary_size=50, max_sequence_length=16, num_layers=1,
+        ...             d_model=16, num_heads=2, dff=32)
+        >>> import numpy as np
+        >>> tuple(model({"token_ids": np.array([[3, 4, 5, 0]])}).shape)
+        (1, 4, 50)
+
+    References:
+        - Radford et al., 2018 (GPT) and 2019 (GPT-2).
+        - keras-hub's `GPT2Backbone` / `GPT2CausalLM`, whose layout this
+          follows (a test copies weights between the two).
+    """
+
+    generation_prompt_key = "token_ids"
+    # Slot t of each layer's key/value cache depends on tokens <= t only, and
+    # step t rewrites it: the prompt can be fed in one parallel call.
+    parallel_prefill = True
+
+    def __init__(
+        self,
+        vocabulary_size,
+        max_sequence_length,
+        num_layers,
+        d_model,
+        num_heads,
+        dff,
+        dropout=0.1,
+        normalize_first=True,
+        tie_embeddings=True,
+        layer_norm_epsilon=1e-5,
+        **kwargs,
+    ):
+        if d_model % num_heads:
+            raise ValueError(
+                f"GPT: d_model={d_model} is not divisible by num_heads={num_heads}."
+            )
+        dtype = kwargs.pop("dtype", None)
+        init = keras.initializers.RandomNormal(stddev=0.02)
+        # === Layers ===
+        self.token_embedding = keras.layers.ReversibleEmbedding(
+            vocabulary_size,
+            d_model,
+            tie_weights=tie_embeddings,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            dtype=dtype,
+            name="token_embedding",
+        )
+        self.position_embedding = PositionEmbedding(
+            max_sequence_length,
+            initializer=init,
+            dtype=dtype,
+            name="position_embedding",
+        )
+        self.embeddings_dropout = keras.layers.Dropout(
+            dropout, dtype=dtype, name="embeddings_dropout"
+        )
+        self.transformer_layers = [
+            TransformerDecoderBlock(
+                d_model,
+                num_heads,
+                dff,
+                dropout=dropout,
+                activation=gelu_approximate,
+                layer_norm_epsilon=layer_norm_epsilon,
+                normalize_first=normalize_first,
+                kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+                dtype=dtype,
+                name=f"transformer_layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.layer_norm = None
+        if normalize_first:
+            self.layer_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype=dtype, name="layer_norm"
+            )
+
+        # === Functional model ===
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        padding_mask = ops.not_equal(token_ids, 0)
+        x = self.position_embedding(self.token_embedding(token_ids))
+        x = self.embeddings_dropout(x)
+        for block in self.transformer_layers:
+            x = block(x, decoder_padding_mask=padding_mask)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        logits = self.token_embedding(x, reverse=True)
+        super().__init__(
+            inputs={"token_ids": token_ids}, outputs=logits, dtype=dtype, **kwargs
+        )
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.max_sequence_length = max_sequence_length
+        self.num_layers = num_layers
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.dff = dff
+        self.dropout = dropout
+        self.normalize_first = normalize_first
+        self.tie_embeddings = tie_embeddings
+        self.layer_norm_epsilon = layer_norm_epsilon
+
+    def build_cache(self, inputs):
+        """Zero key/value caches `(B, num_layers, 2, L, num_heads, depth)`."""
+        token_ids = inputs["token_ids"]
+        batch_size, max_length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
+        depth = self.d_model // self.num_heads
+        shape = (batch_size, self.num_layers, 2, max_length, self.num_heads, depth)
+        return ops.zeros(shape, dtype=self.compute_dtype)
+
+    def call_with_cache(self, token_ids, cache, index):
+        """Feeds tokens at positions `index ...`; returns (logits, cache)."""
+        x = self.token_embedding(token_ids)
+        x = self.position_embedding(x, start_index=index)
+        caches = []
+        for i, block in enumerate(self.transformer_layers):
+            x, layer_cache = block(
+                x,
+                self_attention_cache=cache[:, i],
+                self_attention_cache_update_index=index,
+            )
+            caches.append(layer_cache)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        return self.token_embedding(x, reverse=True), ops.stack(caches, axis=1)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocabulary_size": self.vocabulary_size,
+            "max_sequence_length": self.max_sequence_length,
+            "num_layers": self.num_layers,
+            "d_model": self.d_model,
+            "num_heads": self.num_heads,
+            "dff": self.dff,
+            "dropout": self.dropout,
+            "normalize_first": self.normalize_first,
+            "tie_embeddings": self.tie_embeddings,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
+
+
+def build_model(**hparams):
+    """Builds a `GPT` from plain hyperparameters (a preset's)."""
+    return GPT(**hparams)
+
+
+__all__ = ["GPT", "PRESETS", "build_model", "gelu_approximate"]

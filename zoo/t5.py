@@ -1,0 +1,501 @@
+"""T5: a text-to-text encoder-decoder with relative position bias and RMS norm.
+
+Model card
+----------
+What it is: the Transformer encoder-decoder of Raffel et al. (2020), version
+1.0 (the published "small" and "base" models). Differences from the original
+Transformer (`zoo.transformer`):
+
+- No position embeddings: every self-attention adds a learned, bucketed
+  relative position bias `b[h, bucket(j - i)]` to its logits
+  (`keras_seq.layers.RelativePositionBias`; one table per stack, shared by its
+  layers; bidirectional in the encoder, causal buckets in the decoder).
+- Pre-norm residual blocks with RMS normalization and no biases anywhere
+  (`keras_seq.layers.RMSNormalization`, epsilon 1e-6):
+  `x = x + Dropout(Sublayer(RMSNorm(x)))`, with a final RMSNorm per stack.
+- ReLU feed-forward without biases; dropout after the ReLU and on every
+  residual branch, on the embeddings and on the attention weights.
+- One token embedding shared by encoder, decoder and output layer:
+  `logits = (y * hidden_dim^-1/2) E^T`.
+- Attention logits are `q.k` without the `1/sqrt(d_head)` of Vaswani et al.
+  Our `MultiHeadAttention` divides by `sqrt(d_head)`; the two are the same
+  model up to a reparametrization of `W^Q` (T5's `W^Q` is ours times
+  `1/sqrt(d_head)`; `tests/test_zoo_t5.py` copies keras-hub's T5 weights this
+  way and gets the same outputs). The query initializer is scaled to match.
+
+Inputs: `{"encoder_token_ids": (B, S) int32, "decoder_token_ids": (B, T)
+int32}`, pad id 0 in both (padded keys are masked). For training the decoder
+input is the target shifted right behind `start_token_id` (teacher forcing).
+Output: next-token logits `(B, T, V)`, float32 also under `mixed_float16`.
+
+Generation: `model.generate(inputs, max_length, sampler=...)` (see
+`zoo.generation`): the encoder runs once; its keys and values for every
+cross-attention are cached, and the decoder self-attention keeps a key/value
+cache `(B, num_layers, 2, max_length, num_heads, head_dim)`. Without a
+decoder prompt, generation starts from `start_token_id`.
+
+Presets: `tiny` (tests), `small` (6+6 layers, 512 wide, 8 heads: 60.5M
+parameters) and `base` (12+12 layers, 768 wide, 12 heads: 223M), with T5's
+32128-token vocabulary, 32 buckets and maximum distance 128.
+
+Reference: [Raffel et al., 2020](https://arxiv.org/abs/1910.10683),
+"Exploring the Limits of Transfer Learning with a Unified Text-to-Text
+Transformer", section 2.1 and section 3.1.
+
+Example:
+    >>> import numpy as np
+    >>> import zoo
+    >>> model = zoo.build("t5", "tiny")
+    >>> inputs = {
+    ...     "encoder_token_ids": np.array([[5, 6, 7, 2, 0]], "int32"),
+    ...     "decoder_token_ids": np.array([[1, 9, 4]], "int32"),
+    ... }
+    >>> tuple(model(inputs).shape)
+    (1, 3, 128)
+    >>> model.generate({"encoder_token_ids": inputs["encoder_token_ids"]},
+    ...                max_length=6, jit_compile=False).shape
+    (1, 6)
+"""
+
+import keras
+from keras import ops
+
+from keras_seq.layers import (
+    MultiHeadAttention,
+    RelativePositionBias,
+    RMSNormalization,
+)
+from zoo.generation import GenerationMixin
+
+PRESETS = {
+    "tiny": {
+        "vocabulary_size": 128,
+        "num_layers": 2,
+        "num_heads": 4,
+        "hidden_dim": 32,
+        "intermediate_dim": 64,
+        "dropout": 0.1,
+        "relative_attention_num_buckets": 8,
+        "relative_attention_max_distance": 16,
+        "layer_norm_epsilon": 1e-6,
+        "start_token_id": 1,
+        "end_token_id": 2,
+    },
+    "small": {
+        "vocabulary_size": 32128,
+        "num_layers": 6,
+        "num_heads": 8,
+        "hidden_dim": 512,
+        "intermediate_dim": 2048,
+        "dropout": 0.1,
+        "relative_attention_num_buckets": 32,
+        "relative_attention_max_distance": 128,
+        "layer_norm_epsilon": 1e-6,
+        "start_token_id": 1,
+        "end_token_id": 2,
+    },
+    "base": {
+        "vocabulary_size": 32128,
+        "num_layers": 12,
+        "num_heads": 12,
+        "hidden_dim": 768,
+        "intermediate_dim": 3072,
+        "dropout": 0.1,
+        "relative_attention_num_buckets": 32,
+        "relative_attention_max_distance": 128,
+        "layer_norm_epsilon": 1e-6,
+        "start_token_id": 1,
+        "end_token_id": 2,
+    },
+}
+
+
+def _normal(stddev):
+    return keras.initializers.RandomNormal(stddev=stddev)
+
+
+class _T5Layer:
+    """The Keras layers of one T5 encoder or decoder layer, and how they chain.
+
+    A plain Python object, not a Keras layer: its layers belong to the model
+    (named `{prefix}_...`), and `__call__` is used both to build the model's
+    graph and by the cached decoding step, so the two run the same code.
+    """
+
+    def __init__(self, prefix, is_decoder, hparams):
+        d = hparams["hidden_dim"]
+        h = hparams["num_heads"]
+        dff = hparams["intermediate_dim"]
+        dropout = hparams["dropout"]
+        epsilon = hparams["layer_norm_epsilon"]
+        self.is_decoder = is_decoder
+
+        def norm(name):
+            return RMSNormalization(epsilon=epsilon, name=f"{prefix}_{name}")
+
+        def attention(name):
+            # T5 initializes W^Q with stddev (d * d_head)^-1/2 and leaves the
+            # logits unscaled; with our 1/sqrt(d_head) the same start is d^-1/2.
+            return MultiHeadAttention(
+                d,
+                h,
+                dropout=dropout,
+                use_bias=False,
+                kernel_initializer=_normal(d**-0.5),
+                name=f"{prefix}_{name}",
+            )
+
+        def drop(name):
+            return keras.layers.Dropout(dropout, name=f"{prefix}_{name}")
+
+        self.self_attention_layer_norm = norm("self_attention_layer_norm")
+        self.self_attention = attention("self_attention")
+        self.self_attention_dropout = drop("self_attention_dropout")
+        if is_decoder:
+            self.cross_attention_layer_norm = norm("cross_attention_layer_norm")
+            self.cross_attention = attention("cross_attention")
+            self.cross_attention_dropout = drop("cross_attention_dropout")
+        self.feed_forward_layer_norm = norm("feed_forward_layer_norm")
+        self.feed_forward_input = keras.layers.Dense(
+            dff,
+            activation="relu",
+            use_bias=False,
+            kernel_initializer=_normal(d**-0.5),
+            name=f"{prefix}_feed_forward_input",
+        )
+        self.feed_forward_output = keras.layers.Dense(
+            d,
+            use_bias=False,
+            kernel_initializer=_normal(dff**-0.5),
+            name=f"{prefix}_feed_forward_output",
+        )
+        self.feed_forward_dropout = drop("feed_forward_dropout")
+
+    def __call__(
+        self,
+        x,
+        self_attention_mask,
+        position_bias,
+        encoder_output=None,
+        cross_attention_mask=None,
+        self_attention_cache=None,
+        cache_index=None,
+        cross_attention_cache=None,
+    ):
+        """Returns `x`, and the updated self-attention cache if one is given."""
+        # x = x + Dropout(SelfAttention(RMSNorm(x)) with bias b[h, bucket(j-i)])
+        y = self.self_attention_layer_norm(x)
+        y = self.self_attention(
+            y,
+            y,
+            y,
+            mask=self_attention_mask,
+            attention_bias=position_bias,
+            use_causal_mask=self.is_decoder,
+            cache=self_attention_cache,
+            cache_update_index=cache_index,
+        )
+        if self_attention_cache is not None:
+            y, self_attention_cache = y
+        x = x + self.self_attention_dropout(y)
+        if self.is_decoder:
+            # x = x + Dropout(CrossAttention(RMSNorm(x), encoder output))
+            y = self.cross_attention_layer_norm(x)
+            if cross_attention_cache is None:
+                y = self.cross_attention(
+                    y, encoder_output, encoder_output, mask=cross_attention_mask
+                )
+            else:
+                # Keys and values come from the cache; k, v are not read.
+                y, _ = self.cross_attention(
+                    y, y, y, mask=cross_attention_mask, cache=cross_attention_cache
+                )
+            x = x + self.cross_attention_dropout(y)
+        # x = x + Dropout(W_2 Dropout(relu(W_1 RMSNorm(x))))
+        y = self.feed_forward_input(self.feed_forward_layer_norm(x))
+        y = self.feed_forward_output(self.feed_forward_dropout(y))
+        x = x + self.feed_forward_dropout(y)
+        if self_attention_cache is not None:
+            return x, self_attention_cache
+        return x
+
+
+@keras.saving.register_keras_serializable(package="keras_seq_zoo")
+class T5(GenerationMixin, keras.Model):
+    """T5 encoder-decoder (version 1.0) returning next-token logits.
+
+    See the module docstring (the model card) for the architecture, the inputs,
+    the outputs and generation.
+
+    Args:
+        vocabulary_size: int, number of token ids (pad id 0 included).
+        num_layers: int, number of layers of the encoder and of the decoder.
+        num_heads: int, attention heads; must divide `hidden_dim`.
+        hidden_dim: int, model width `d_model`.
+        intermediate_dim: int, inner width of the feed-forward networks.
+        dropout: float, dropout rate everywhere.
+        relative_attention_num_buckets: int, buckets of the position bias.
+        relative_attention_max_distance: int, distances from this on share the
+            last bucket.
+        layer_norm_epsilon: float, epsilon of the RMS normalizations.
+        start_token_id: int, the decoder's first token (generation starts
+            from it).
+        end_token_id: int, the end-of-sequence id; pass
+            `stop_token_ids=[model.end_token_id]` to `generate` to stop there.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+    """
+
+    generation_prompt_key = "decoder_token_ids"
+    parallel_prefill = True
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        dropout=0.1,
+        relative_attention_num_buckets=32,
+        relative_attention_max_distance=128,
+        layer_norm_epsilon=1e-6,
+        start_token_id=1,
+        end_token_id=2,
+        **kwargs,
+    ):
+        hparams = {
+            "vocabulary_size": vocabulary_size,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "hidden_dim": hidden_dim,
+            "intermediate_dim": intermediate_dim,
+            "dropout": dropout,
+            "relative_attention_num_buckets": relative_attention_num_buckets,
+            "relative_attention_max_distance": relative_attention_max_distance,
+            "layer_norm_epsilon": layer_norm_epsilon,
+            "start_token_id": start_token_id,
+            "end_token_id": end_token_id,
+        }
+        _check_hparams(hparams)
+
+        # === Layers ===
+        self.token_embedding = keras.layers.ReversibleEmbedding(
+            vocabulary_size,
+            hidden_dim,
+            tie_weights=True,
+            reverse_dtype="float32",  # float32 logits under mixed precision
+            embeddings_initializer=_normal(1.0),
+            name="token_embedding",
+        )
+        bias_args = {
+            "num_heads": num_heads,
+            "num_buckets": relative_attention_num_buckets,
+            "max_distance": relative_attention_max_distance,
+            "embeddings_initializer": _normal((hidden_dim) ** -0.5),
+        }
+        self.encoder_position_bias = RelativePositionBias(
+            bidirectional=True, name="encoder_position_bias", **bias_args
+        )
+        self.decoder_position_bias = RelativePositionBias(
+            bidirectional=False, name="decoder_position_bias", **bias_args
+        )
+        self.encoder_embedding_dropout = keras.layers.Dropout(
+            dropout, name="encoder_embedding_dropout"
+        )
+        self.decoder_embedding_dropout = keras.layers.Dropout(
+            dropout, name="decoder_embedding_dropout"
+        )
+        self.encoder_layers = [
+            _T5Layer(f"encoder_layer_{i}", False, hparams) for i in range(num_layers)
+        ]
+        self.decoder_layers = [
+            _T5Layer(f"decoder_layer_{i}", True, hparams) for i in range(num_layers)
+        ]
+        self.encoder_output_layer_norm = RMSNormalization(
+            epsilon=layer_norm_epsilon, name="encoder_output_layer_norm"
+        )
+        self.encoder_output_dropout = keras.layers.Dropout(
+            dropout, name="encoder_output_dropout"
+        )
+        self.decoder_output_layer_norm = RMSNormalization(
+            epsilon=layer_norm_epsilon, name="decoder_output_layer_norm"
+        )
+        self.decoder_output_dropout = keras.layers.Dropout(
+            dropout, name="decoder_output_dropout"
+        )
+
+        # === Functional model ===
+        encoder_token_ids = keras.Input(
+            (None,), dtype="int32", name="encoder_token_ids"
+        )
+        decoder_token_ids = keras.Input(
+            (None,), dtype="int32", name="decoder_token_ids"
+        )
+        encoder_mask = _attention_mask(encoder_token_ids)
+        encoder_output = self._encode(encoder_token_ids, encoder_mask)
+        # Decoder: causal self-attention (the causal mask is the attention's)
+        # over non-pad keys, cross-attention over non-pad encoder positions.
+        x = self.decoder_embedding_dropout(self.token_embedding(decoder_token_ids))
+        position_bias = self.decoder_position_bias(x)
+        decoder_mask = _attention_mask(decoder_token_ids)
+        for layer in self.decoder_layers:
+            x = layer(
+                x,
+                decoder_mask,
+                position_bias,
+                encoder_output=encoder_output,
+                cross_attention_mask=encoder_mask,
+            )
+        logits = self._logits(x)
+        super().__init__(
+            inputs={
+                "encoder_token_ids": encoder_token_ids,
+                "decoder_token_ids": decoder_token_ids,
+            },
+            outputs=logits,
+            **kwargs,
+        )
+
+        # === Config ===
+        for key, value in hparams.items():
+            setattr(self, key, value)
+
+    def _encode(self, encoder_token_ids, encoder_mask):
+        """The encoder stack: `(B, S)` ids -> `(B, S, hidden_dim)`."""
+        x = self.encoder_embedding_dropout(self.token_embedding(encoder_token_ids))
+        position_bias = self.encoder_position_bias(x)
+        for layer in self.encoder_layers:
+            x = layer(x, encoder_mask, position_bias)
+        return self.encoder_output_dropout(self.encoder_output_layer_norm(x))
+
+    def _logits(self, x):
+        """logits = (RMSNorm(x) * d^-1/2) E^T, with the tied embedding E."""
+        x = self.decoder_output_dropout(self.decoder_output_layer_norm(x))
+        x = x * ops.cast(self.token_embedding.output_dim**-0.5, x.dtype)
+        return self.token_embedding(x, reverse=True)
+
+    # === Generation contract (zoo.generation.GenerationMixin) ===
+
+    def build_cache(self, inputs):
+        """Runs the encoder once; empty self-attention caches.
+
+        Returns a dict of tensors with the batch first:
+        `"self"`: `(B, num_layers, 2, L, num_heads, head_dim)` zeros, `L` the
+        decoder buffer length; `"cross"`: the cross-attention keys and values
+        of the encoder output, `(B, num_layers, 2, S, num_heads, head_dim)`;
+        `"encoder_mask"`: `(B, S)` int32, 1 at non-pad encoder positions.
+        """
+        encoder_token_ids = ops.convert_to_tensor(inputs["encoder_token_ids"])
+        decoder_length = ops.shape(inputs["decoder_token_ids"])[1]
+        encoder_mask = _attention_mask(encoder_token_ids)
+        encoder_output = self._encode(encoder_token_ids, encoder_mask)
+        batch_size = ops.shape(encoder_token_ids)[0]
+        encoder_length = ops.shape(encoder_token_ids)[1]
+        cross = []
+        for layer in self.decoder_layers:
+            attention = layer.cross_attention
+            shape = (batch_size, encoder_length, attention.num_heads, attention.depth)
+            keys = ops.reshape(attention.wk(encoder_output), shape)
+            values = ops.reshape(attention.wv(encoder_output), shape)
+            cross.append(ops.stack([keys, values], axis=1))
+        self_cache = ops.zeros(
+            (
+                batch_size,
+                self.num_layers,
+                2,
+                decoder_length,
+                self.num_heads,
+                self.hidden_dim // self.num_heads,
+            ),
+            dtype=self.token_embedding.compute_dtype,
+        )
+        return {
+            "self": self_cache,
+            "cross": ops.cast(ops.stack(cross, axis=1), self_cache.dtype),
+            "encoder_mask": ops.cast(ops.not_equal(encoder_token_ids, 0), "int32"),
+        }
+
+    def call_with_cache(self, token_ids, cache, index):
+        """Decodes `token_ids` `(B, n)` at positions `index ... index + n - 1`."""
+        x = self.decoder_embedding_dropout(self.token_embedding(token_ids))
+        self_cache = cache["self"]
+        # Bias rows for the absolute positions of the new tokens; keys = cache.
+        position_bias = self.decoder_position_bias(
+            x, self_cache[:, 0, 0], query_start_index=index
+        )
+        cross_mask = ops.expand_dims(ops.cast(cache["encoder_mask"], "bool"), 1)
+        updated = []
+        for i, layer in enumerate(self.decoder_layers):
+            x, layer_cache = layer(
+                x,
+                None,
+                position_bias,
+                cross_attention_mask=cross_mask,
+                self_attention_cache=self_cache[:, i],
+                cache_index=index,
+                cross_attention_cache=cache["cross"][:, i],
+            )
+            updated.append(layer_cache)
+        logits = self._logits(x)
+        return logits, {**cache, "self": ops.stack(updated, axis=1)}
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocabulary_size": self.vocabulary_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "relative_attention_num_buckets": self.relative_attention_num_buckets,
+            "relative_attention_max_distance": self.relative_attention_max_distance,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "start_token_id": self.start_token_id,
+            "end_token_id": self.end_token_id,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _attention_mask(token_ids):
+    """Key padding mask as an attention mask: `(B, 1, L)`, true at non-pad."""
+    return ops.expand_dims(ops.not_equal(token_ids, 0), 1)
+
+
+def _check_hparams(hparams):
+    positive = (
+        "vocabulary_size",
+        "num_layers",
+        "num_heads",
+        "hidden_dim",
+        "intermediate_dim",
+        "relative_attention_num_buckets",
+        "relative_attention_max_distance",
+    )
+    for key in positive:
+        value = hparams[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"T5: {key} must be a positive int, got {value!r}.")
+    if hparams["hidden_dim"] % hparams["num_heads"]:
+        raise ValueError(
+            f"T5: hidden_dim={hparams['hidden_dim']} is not divisible by "
+            f"num_heads={hparams['num_heads']}."
+        )
+    if not 0 <= hparams["dropout"] < 1:
+        raise ValueError(f"T5: dropout must be in [0, 1), got {hparams['dropout']}.")
+    for key in ("start_token_id", "end_token_id"):
+        value = hparams[key]
+        if not isinstance(value, int) or not 0 < value < hparams["vocabulary_size"]:
+            raise ValueError(
+                f"T5: {key} must be an id in [1, vocabulary_size="
+                f"{hparams['vocabulary_size']}) (0 is the pad id), got {value!r}."
+            )
+
+
+def build_model(**hparams):
+    """Builds a `T5` from plain hyperparameters (see `PRESETS`)."""
+    return T5(**hparams)
