@@ -6,9 +6,10 @@ cells), dropout, input checks and config. Each cell writes its own equations in
 `recurrent_step`.
 
 `RecurrentLayer` is the base of `SimpleRNN`, `LSTM` and `GRU`: a
-`keras.layers.RNN` around one of our cells that computes the input projection
-`x_t W_x + b` of all timesteps with one matmul before the time loop, so that
-each step only does the recurrent matmul.
+`keras.layers.RNN` around one of our cells, with input checks and the cell's
+arguments as attributes. (Computing `x_t W_x + b` for all timesteps before the
+loop was measured slower under XLA on CPU, see docs/benchmarks.md, so each step
+runs the cell as `keras.layers.RNN(cell)` would.)
 """
 
 import numbers
@@ -16,14 +17,10 @@ import numbers
 import keras
 from keras import ops
 
-# Two pieces of Keras's private API, imported here and nowhere else:
-# - `keras.layers.RNN` pre-generates dropout masks (outside its time loop, which
-#   XLA needs) only for cells that are instances of this mixin; it is a helper
-#   that caches one mask per batch, not a reference layer.
-# - `rnn` is the time loop that `keras.layers.RNN.inner_loop` itself runs
-#   (masking, `go_backwards`, `unroll`); `RecurrentLayer` runs the same loop
-#   over precomputed input projections.
-from keras.src.backend import rnn as keras_rnn_loop
+# Keras's private API, imported here and nowhere else: `keras.layers.RNN`
+# pre-generates dropout masks (outside its time loop, which XLA needs) only for
+# cells that are instances of this mixin; it is a helper that caches one mask
+# per batch, not a reference layer.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
@@ -251,13 +248,11 @@ def cell_property(name):
 
 
 class RecurrentLayer(keras.layers.RNN):
-    """Base of the layers: a `keras.layers.RNN` with a fused input projection.
+    """Base of the layers: `keras.layers.RNN` around one of our cells.
 
-    `inner_loop` computes `x_t W_x + b_x` for every timestep with one matmul
-    (after the input dropout mask, which is the same for every step), then runs
-    Keras's own RNN time loop over these projections with the cell's
-    `recurrent_step`. Masking, `go_backwards`, `unroll`, `stateful` and
-    `return_state` behave as in `keras.layers.RNN(cell)`.
+    Masking, `go_backwards`, `unroll`, `stateful` and `return_state` are those
+    of `keras.layers.RNN(cell)`; the layer adds input checks that name it, and
+    exposes the cell's arguments (`units`, `dropout`, ...) as attributes.
     """
 
     units = cell_property("units")
@@ -292,32 +287,6 @@ class RecurrentLayer(keras.layers.RNN):
         )
         return super().call(
             sequences, initial_state=initial_state, mask=mask, training=training
-        )
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        cell = self.cell
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-        if training and cell.dropout > 0.0:
-            # The same input mask for every timestep (as the cell would use).
-            dp_mask = cell.get_dropout_mask(sequences[:, 0, :])
-            sequences = sequences * ops.expand_dims(dp_mask, axis=1)
-        # x_t W_x + b_x for all t: (batch, timesteps, num_gates * units).
-        x_proj = cell.project_inputs(sequences)
-
-        def step(x_proj_t, states):
-            return cell.recurrent_step(x_proj_t, states, training=training)
-
-        return keras_rnn_loop(
-            step,
-            x_proj,
-            list(initial_state),
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
         )
 
     def get_config(self):

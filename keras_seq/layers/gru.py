@@ -18,9 +18,7 @@ class GRU(RecurrentLayer):
         h~_t = tanh(W_h x_t + b_h + r_t * (U_h h_{t-1} + b'_h))  reset_after=True
         h_t = z_t * h_{t-1} + (1 - z_t) * h~_t
 
-    The input halves `W x_t + b` of all steps are computed with one matmul
-    before the time loop; the loop only does the recurrent matmuls. Weights
-    (`kernel` `(features, 3 * units)`, `recurrent_kernel` `(units, 3 * units)`,
+    Weights (`kernel` `(features, 3 * units)`, `recurrent_kernel` `(units, 3 * units)`,
     `bias` `(3 * units,)` or `(2, 3 * units)` with `reset_after=True`, blocks
     z, r, h) have the shapes and order of `keras.layers.GRU`.
 

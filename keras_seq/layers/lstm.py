@@ -19,9 +19,7 @@ class LSTM(RecurrentLayer):
         o_t  = σ(W_o·[h_{t-1}, x_t] + b_o)
         h_t  = o_t * tanh(C_t)
 
-    The input halves of the four gates, `x_t @ kernel + bias`, are computed for
-    all steps with one matmul before the time loop; the loop only does
-    `h_{t-1} @ recurrent_kernel`. Weights (`kernel` `(features, 4 * units)`,
+    Weights (`kernel` `(features, 4 * units)`,
     `recurrent_kernel` `(units, 4 * units)`, `bias` `(4 * units,)`, gates
     i, f, c, o) have the shapes and order of `keras.layers.LSTM`. With
     `return_state=True` the layer returns `output, h_T, C_T`.

@@ -14,9 +14,7 @@ class SimpleRNN(RecurrentLayer):
 
         h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)
 
-    The input projections `W_xh x_t + b_h` of all steps are computed with one
-    matmul before the time loop; the loop only does `W_hh h_{t-1}`. Weights
-    (`kernel`, `recurrent_kernel`, `bias`) have the shapes and order of
+    Weights (`kernel`, `recurrent_kernel`, `bias`) have the shapes and order of
     `keras.layers.SimpleRNN`.
 
     Args:

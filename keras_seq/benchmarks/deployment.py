@@ -1,0 +1,151 @@
+"""Deployment: TFLite (LiteRT) latency and size vs the Keras model's `predict`.
+
+Each zoo model is exported for one example of a fixed length through a
+SavedModel written by `keras.export.ExportArchive` (the path of Keras's own
+LiteRT export, which freezes the variables), converted with the TFLite
+builtin ops only, as float32 and with dynamic-range quantization (int8
+weights, `tf.lite.Optimize.DEFAULT` without a representative dataset), and run
+with the LiteRT interpreter (`ai_edge_litert`). The reference is
+`model.predict` on the same example; `keras_call_ms` is the model called in a
+compiled `tf.function` (no `predict` overhead) for comparison. Sizes are the
+`.tflite` file and the `.keras` file.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from keras_seq.benchmarks import report, timing
+
+# "dynamic_range": int8 weights, float activations.
+QUANTIZATIONS = ("float", "dynamic_range")
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert import interpreter
+    except ImportError:  # older installs: TensorFlow's own copy
+        return tf.lite.Interpreter
+    return interpreter.Interpreter
+
+
+def convert(model, length, quantization):
+    """The TFLite flatbuffer (bytes) of `model` on `(1, length)` token ids."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve",
+            lambda token_ids: model({"token_ids": token_ids}, training=False),
+            input_signature=[tf.TensorSpec((1, length), tf.int32, name="token_ids")],
+        )
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization == "dynamic_range":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
+
+
+def _keras_file_size(model):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        return os.path.getsize(path)
+
+
+def _models(sizes):
+    """name -> a built zoo model."""
+    return {
+        "gpt": zoo.build(
+            "gpt",
+            "tiny",
+            vocabulary_size=sizes["vocabulary_size"],
+            max_sequence_length=sizes["length"],
+            num_layers=sizes["num_layers"],
+            d_model=sizes["d_model"],
+            num_heads=sizes["num_heads"],
+            dff=sizes["dff"],
+            dropout=0.0,
+        ),
+        "rnn_classifier": zoo.build(
+            "rnn_classifier",
+            "tiny",
+            vocabulary_size=sizes["vocabulary_size"],
+            embedding_dim=sizes["d_model"],
+            hidden_dim=sizes["d_model"],
+            num_layers=sizes["num_layers"],
+        ),
+    }
+
+
+def run(sizes, warmup, repeats, log=print):
+    """Returns `(rows, failures)`; a failed conversion is a failure, not a row.
+
+    Args:
+        sizes: dict with `models` (`"gpt"`, `"rnn_classifier"`), `length`,
+            `vocabulary_size`, `num_layers`, `d_model`, `num_heads`, `dff`.
+        warmup: untimed calls before timing.
+        repeats: timed calls (their median is reported).
+        log: called with a line of progress.
+    """
+    rows, failures = [], []
+    length = sizes["length"]
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(1, sizes["vocabulary_size"], (1, length)).astype("int32")
+    inputs = {"token_ids": token_ids}
+    models = _models(sizes)
+    interpreter_class = _interpreter_class()
+    for name in sizes["models"]:
+        model = models[name]
+        expected = np.asarray(model(inputs, training=False))
+        compiled_call = tf.function(lambda m=model: m(inputs, training=False))
+        keras_call = timing.measure(compiled_call, warmup, repeats)
+        keras_bytes = _keras_file_size(model)
+        for quantization in QUANTIZATIONS:
+            try:
+                flatbuffer = convert(model, length, quantization)
+            except Exception as e:  # the converter raises many types
+                message = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                failures.append(
+                    {"section": "deployment", "name": name, "setting": quantization,
+                     "error": message}
+                )  # fmt: skip
+                log(f"{name} litert-{quantization}: conversion failed: {message}")
+                continue
+            interpreter = interpreter_class(model_content=flatbuffer)
+            interpreter.allocate_tensors()
+            runner = interpreter.get_signature_runner()
+            got = list(runner(token_ids=token_ids).values())[0]
+
+            def predict(model=model):
+                return model.predict(inputs, verbose=0)
+
+            ours_t, ref_t = timing.compare(
+                lambda runner=runner: runner(token_ids=token_ids),
+                predict,
+                warmup,
+                repeats,
+            )
+            r = report.row(
+                "deployment",
+                f"{name} single example",
+                f"litert-{quantization}",
+                ours_t,
+                ref_t,
+                ours_impl=f"LiteRT interpreter, {quantization}",
+                reference_impl="keras.Model.predict",
+                tflite_bytes=len(flatbuffer),
+                keras_bytes=keras_bytes,
+                keras_call_ms=keras_call.median * 1e3,
+                max_abs_diff=float(np.max(np.abs(got - expected))),
+                shape={"batch": 1, "length": length},
+            )
+            log(f"{r['name']:<28s} {r['setting']:<20s} ratio {r['ratio']:.2f} "
+                f"{len(flatbuffer) / 1e3:.0f} kB")  # fmt: skip
+            rows.append(r)
+    return rows, failures

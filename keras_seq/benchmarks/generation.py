@@ -1,0 +1,131 @@
+"""Generation: cached decoding of the zoo's `gpt` and `transformer`.
+
+References, at the same sizes and with random weights:
+
+- keras-hub's `GPT2CausalLM` (a `GPT2Backbone`, no preprocessor): its
+  `generate_step` (prefill of the whole buffer, then keras-hub's greedy
+  sampler over a key/value cache) in a `tf.function`, as `generate` runs it.
+  For the encoder-decoder `transformer` this reference is decoder-only (no
+  encoder pass, no cross-attention): indicative only.
+- our own uncached decoding (`generate(..., use_cache=False)`: the whole
+  prefix through the model at every step).
+
+Greedy decoding of `batch` prompts of `prompt_length` tokens up to
+`max_length`, no stop tokens, so every run generates the same number of
+tokens. Times are per `generate` call; tokens/s counts generated tokens.
+"""
+
+import functools
+
+import keras_hub
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from keras_seq.benchmarks import common, report, timing
+
+
+def _gpt2_causal_lm(sizes):
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=sizes["vocabulary_size"],
+        num_layers=sizes["num_layers"],
+        num_heads=sizes["num_heads"],
+        hidden_dim=sizes["d_model"],
+        intermediate_dim=sizes["dff"],
+        dropout=0.0,
+        max_sequence_length=sizes["max_length"],
+    )
+    causal_lm = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+    causal_lm.compile(sampler="greedy")
+    return causal_lm
+
+
+def _zoo_model(name, sizes):
+    return zoo.build(
+        name,
+        "tiny",
+        vocabulary_size=sizes["vocabulary_size"],
+        max_sequence_length=sizes["max_length"],
+        num_layers=sizes["num_layers"],
+        d_model=sizes["d_model"],
+        num_heads=sizes["num_heads"],
+        dff=sizes["dff"],
+        dropout=0.0,
+    )
+
+
+def run(sizes, warmup, repeats, log=print):
+    """Returns the section's rows.
+
+    Args:
+        sizes: dict with `models` (`"gpt"`, `"transformer"`), `batch`,
+            `prompt_length`, `max_length`, `vocabulary_size`, `num_layers`,
+            `d_model`, `num_heads`, `dff` and `settings` (keys of
+            `common.SETTINGS`).
+        warmup: untimed calls before timing.
+        repeats: timed calls (their median is reported).
+        log: called with a line of progress.
+    """
+    rows = []
+    batch, max_length = sizes["batch"], sizes["max_length"]
+    prompt_length = sizes["prompt_length"]
+    rng = np.random.default_rng(0)
+    prompt = rng.integers(1, sizes["vocabulary_size"], (batch, prompt_length))
+    prompt = prompt.astype("int32")
+    buffer = np.zeros((batch, max_length), "int32")
+    buffer[:, :prompt_length] = prompt
+    hub_inputs = {
+        "token_ids": tf.constant(buffer),
+        "padding_mask": tf.constant(buffer != 0),
+    }
+    causal_lm = _gpt2_causal_lm(sizes)
+    generated = batch * (max_length - prompt_length)
+    dims = {key: sizes[key] for key in (
+        "batch", "prompt_length", "max_length", "vocabulary_size", "num_layers",
+        "d_model", "num_heads", "dff")}  # fmt: skip
+    for name in sizes["models"]:
+        model = _zoo_model(name, sizes)
+        key = "token_ids" if name == "gpt" else "encoder_token_ids"
+        inputs = {key: prompt}
+        for setting in sizes["settings"]:
+            jit = common.SETTINGS[setting]
+
+            def ours(use_cache=True, jit=jit, model=model, inputs=inputs):
+                return model.generate(
+                    inputs, max_length, use_cache=use_cache, jit_compile=jit
+                )
+
+            hub_step = tf.function(causal_lm.generate_step, jit_compile=jit)
+
+            def hub(hub_step=hub_step):
+                return hub_step(hub_inputs)
+
+            references = [
+                (hub, "keras_hub.models.GPT2CausalLM generate_step", "keras-hub"),
+                (
+                    functools.partial(ours, use_cache=False),
+                    f"zoo {name} generate(use_cache=False)",
+                    "uncached",
+                ),
+            ]
+            for reference, reference_impl, short in references:
+                ours_t, ref_t = timing.compare(ours, reference, warmup, repeats)
+                notes = {}
+                if name != "gpt" and short == "keras-hub":
+                    notes["note"] = "reference has no encoder or cross-attention"
+                r = report.row(
+                    "generation",
+                    f"{name} cached generate vs {short}",
+                    setting,
+                    ours_t,
+                    ref_t,
+                    ours_impl=f"zoo {name} generate (cached)",
+                    reference_impl=reference_impl,
+                    tokens_per_s_ours=generated / ours_t.median,
+                    tokens_per_s_reference=generated / ref_t.median,
+                    shape=dims,
+                    **notes,
+                )
+                log(f"{r['name']:<40s} {setting:<6s} ratio {r['ratio']:.2f}")
+                rows.append(r)
+    return rows

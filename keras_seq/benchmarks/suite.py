@@ -1,0 +1,177 @@
+"""The sizes of the quick and full runs, and the driver of all sections."""
+
+import datetime
+import os
+import platform
+import sys
+import time
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+from keras_seq.benchmarks import (
+    SECTIONS,
+    attention,
+    deployment,
+    generation,
+    recurrent,
+    timing,
+    training,
+)
+
+# Sizes for a 2-core CPU: the full run takes a few minutes there (mostly XLA
+# compilation); the quick run is a smoke test of every section.
+_LM = dict(vocabulary_size=1000, num_layers=2, d_model=128, num_heads=4, dff=512)
+_TINY_LM = dict(vocabulary_size=64, num_layers=1, d_model=16, num_heads=2, dff=32)
+
+FULL = {
+    "warmup": 2,
+    "repeats": 7,
+    "peak_matmul_size": 2048,
+    "recurrent": dict(
+        layers=["LSTM", "GRU", "SimpleRNN"], batch=16, features=64, units=128,
+        timesteps=[16, 64, 256], modes=["train", "inference"],
+        settings=["graph", "xla"],
+    ),
+    "attention": dict(
+        layers=["MultiHeadAttention", "TransformerEncoderBlock"], batch=2,
+        d_model=128, num_heads=4, dff=512, timesteps=[64, 256, 1024],
+        modes=["train", "inference"], settings=["graph", "xla"],
+    ),
+    "generation": dict(
+        models=["gpt", "transformer"], batch=4, prompt_length=8, max_length=64,
+        settings=["graph", "xla"], **_LM,
+    ),
+    "training": dict(
+        models=["gpt", "transformer"], batch=8, length=64, settings=["xla"], **_LM
+    ),
+    "deployment": dict(models=["gpt", "rnn_classifier"], length=64, **_LM),
+}  # fmt: skip
+
+QUICK = {
+    "warmup": 1,
+    "repeats": 2,
+    "peak_matmul_size": 512,
+    "recurrent": dict(
+        layers=["LSTM", "GRU", "SimpleRNN"], batch=2, features=4, units=8,
+        timesteps=[4], modes=["train"], settings=["xla"],
+    ),
+    "attention": dict(
+        layers=["MultiHeadAttention", "TransformerEncoderBlock"], batch=2,
+        d_model=16, num_heads=2, dff=32, timesteps=[4, 8], modes=["inference"],
+        settings=["xla"],
+    ),
+    "generation": dict(
+        models=["gpt"], batch=1, prompt_length=2, max_length=6,
+        settings=["graph"], **_TINY_LM,
+    ),
+    "training": dict(
+        models=["gpt"], batch=2, length=8, settings=["graph"], **_TINY_LM
+    ),
+    "deployment": dict(models=["gpt"], length=8, **_TINY_LM),
+}  # fmt: skip
+
+
+def sizes_note(sizes):
+    """One line saying which sizes ran."""
+    r, a, g = sizes["recurrent"], sizes["attention"], sizes["generation"]
+    t = sizes["training"]
+    return (
+        f"recurrent batch {r['batch']}, features {r['features']}, units "
+        f"{r['units']}, T {r['timesteps']}; attention batch {a['batch']}, "
+        f"d_model {a['d_model']}, {a['num_heads']} heads, dff {a['dff']}, T "
+        f"{a['timesteps']}; generation and training: {g['num_layers']} layers, "
+        f"d_model {g['d_model']}, {g['num_heads']} heads, dff {g['dff']}, "
+        f"vocabulary {g['vocabulary_size']}; generation batch {g['batch']}, "
+        f"prompt {g['prompt_length']} -> {g['max_length']} tokens; training "
+        f"batch {t['batch']} x {t['length']} tokens; deployment length "
+        f"{sizes['deployment']['length']}. Chosen so that the full run takes a "
+        "few minutes on a 2-core CPU; the issue's larger shapes (batch 32, "
+        "units 256, T up to 512) take several times longer there."
+    )
+
+
+def _load():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def run(quick=False, sections=SECTIONS, warmup=None, repeats=None, log=print):
+    """Runs the sections; returns the JSON document (`meta`, `rows`, ...).
+
+    Args:
+        quick: tiny sizes (a smoke test) instead of the full ones.
+        sections: which of `SECTIONS` to run, in that order.
+        warmup: untimed calls before timing (default: the sizes').
+        repeats: timed calls (default: the sizes').
+        log: called with a line of progress.
+    """
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"Unknown benchmark sections {unknown}; known: {SECTIONS}.")
+    sizes = QUICK if quick else FULL
+    warmup = sizes["warmup"] if warmup is None else warmup
+    repeats = sizes["repeats"] if repeats is None else repeats
+    started = time.perf_counter()
+    meta = {
+        "started": datetime.datetime.now(datetime.UTC).isoformat(
+            timespec="seconds"
+        ),
+        "quick": quick,
+        "warmup": warmup,
+        "repeats": repeats,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+        "devices": [d.name for d in tf.config.list_physical_devices() if
+                    d.device_type != "CPU"],
+        "load_before": _load(),
+        "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+        "sizes": {name: sizes[name] for name in SECTIONS},
+        "sizes_note": sizes_note(sizes),
+        "peak_matmul_size": sizes["peak_matmul_size"],
+    }  # fmt: skip
+    peaks = []
+
+    def measure_peak():
+        peak, _ = timing.matmul_peak_flops(sizes["peak_matmul_size"], warmup, repeats)
+        peaks.append(peak)
+        log(f"float32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
+
+    measure_peak()
+    rows, failures = [], []
+    ordered = [s for s in SECTIONS if s in sections]
+    for section in ordered:
+        log(f"== {section}")
+        keras.utils.clear_session()
+        if section == "deployment":
+            section_rows, section_failures = deployment.run(
+                sizes[section], warmup, repeats, log
+            )
+            failures += section_failures
+        elif section == "training":
+            section_rows = training.run(sizes[section], warmup, repeats, log)
+            measure_peak()
+        else:
+            module = {"recurrent": recurrent, "attention": attention,
+                      "generation": generation}[section]  # fmt: skip
+            section_rows = module.run(sizes[section], warmup, repeats, log)
+        rows += section_rows
+    # MFU against the best peak seen (load from other processes lowers it).
+    peak = max(peaks)
+    for r in rows:
+        if r["section"] == "training":
+            training.add_mfu(r, peak)
+    meta.update(
+        peak_gflops=peak / 1e9,
+        peak_gflops_runs=[p / 1e9 for p in peaks],
+        load_after=_load(),
+        duration_s=time.perf_counter() - started,
+    )
+    return {"meta": meta, "sections": ordered, "rows": rows, "failures": failures}
