@@ -237,6 +237,9 @@ class GenerationMixin:
 def _generate_step_fn(model_ref, sampler, stop_token_ids, use_cache):
     """The generation function for one sampler setup, to compile."""
 
+    # Its loops are `ops.while_loop`s already: AutoGraph has nothing to convert
+    # (and warns that it cannot, because of the closure).
+    @tf.autograph.experimental.do_not_convert
     def generate_step(other_inputs, token_ids, start):
         # A weak reference: the compiled function, kept in a dict weakly keyed
         # by the model, must not keep the model alive.
