@@ -157,10 +157,12 @@ def test_corrupt_checkpoint_exits_2(corpus, trained, tmp_path):
     shutil.copytree(trained[0], model_dir)
     for path in (model_dir / "checkpoints").glob("*.data-*"):
         path.write_bytes(b"garbage")
+    before = {p: p.stat().st_mtime_ns for p in model_dir.rglob("*")}
     result = _train(*_lm_flags(corpus, model_dir, 20), "--noexport", check=False)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "cannot be restored" in result.stderr
     assert "Traceback" not in result.stderr
+    assert {p: p.stat().st_mtime_ns for p in model_dir.rglob("*")} == before
 
 
 def test_default_command_runs_end_to_end(tmp_path):

@@ -2,21 +2,22 @@
 
 Keras 3 `model.fit` cannot train under `tf.distribute.MultiWorkerMirroredStrategy`
 (keras-team/keras#20585), and under `MirroredStrategy` it differs from
-single-device training in two ways: it clips each replica's gradient before
-the all-reduce, and it opens an extra dataset iterator for its symbolic build,
-so a seeded `reshuffle_each_iteration` dataset is read in another order. `fit`
-here trains any compiled model under the strategy it was built in so that
-one step on a global batch equals one single-device step on that batch:
+single-device training: it clips each replica's gradient before the
+all-reduce, averages the replicas' mean losses even when they hold different
+numbers of unmasked tokens, and opens an extra dataset iterator for its
+symbolic build, so a seeded `reshuffle_each_iteration` dataset is read in
+another order. `fit` here makes one step on a global batch equal one
+single-device step on that batch (replica r holds N_r of the N positions the
+compiled loss averages over, and its mean loss is mean_r):
 
-    L       = sum_r S_r / sum_r N_r          global loss (r: replica)
-    L_r     = mean_r * N_r / sum_r N_r       replica r's share, sum_r L_r = L
-    g       = all_reduce_sum(grad L_r)       gradient of L, the same everywhere
-    theta  <- optimizer(clip(g))             the same update on every replica
+    L       = sum_r N_r mean_r / N            the global-batch loss
+    g       = sum_r (N_r / N) grad mean_r     its gradient
+    theta  <- optimizer(clip(g))              the same update on every replica
 
-`S_r` is replica r's summed weighted loss and `N_r` the number of positions the
-compiled loss averages over (unmasked positions if the output carries a
-mask), so `mean_r = S_r / N_r` is what `model.compute_loss` gives for r's
-slice of the batch.
+Each replica hands the optimizer its own term of g, scaled by the clipping
+factor of the summed g, and the optimizer's all-reduce adds them: an
+embedding's `IndexedSlices` gradient then holds the same rows as on one
+device (Keras' Adam squares those rows one by one).
 
 A multi-worker run is configured by the `TF_CONFIG` environment variable. The
 chief (task `chief`, else `worker` 0) writes to `model_dir`; the other workers
@@ -25,11 +26,16 @@ standard TensorFlow pattern, so that every worker runs the same collective
 ops (checkpoint saves included).
 
 Example:
-    >>> strategy = multi_worker_strategy()  # doctest: +SKIP
-    >>> with strategy.scope():  # doctest: +SKIP
-    ...     model = build_and_compile()
-    >>> with output_dir(strategy, "runs/lm") as directory:  # doctest: +SKIP
-    ...     fit(model, batches, steps=100, callbacks=[checkpointer])
+    On one device; a multi-worker run builds and compiles the model in
+    `multi_worker_strategy().scope()` and trains the same way.
+
+    >>> import keras, numpy as np, tensorflow as tf
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> data = tf.data.Dataset.from_tensors((np.ones((4, 3)), np.ones((4, 1))))
+    >>> losses = fit(model, data.repeat(), steps=2, verbose=0, log=lambda _: None)
+    >>> len(losses)
+    2
 
 References:
     - TensorFlow, "Custom training loop with Keras and
@@ -127,7 +133,26 @@ def output_dir(strategy, model_dir):
 def barrier(strategy):
     """Returns once every worker has reached this call (no-op on one worker)."""
     if task(strategy)[0] is not None:
-        strategy.reduce(SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+        one = tf.constant(1.0)
+        done = strategy.run(lambda: _replica_context().all_reduce(SUM, one))
+        for value in strategy.experimental_local_results(done):
+            value.numpy()  # waits: eager collectives may run asynchronously
+
+
+def check_same_step(strategy, step):
+    """Raises `ValueError` unless every worker passes the same `step`."""
+    if task(strategy)[0] is None:
+        return
+    step = tf.reshape(tf.cast(step, "int64"), [1])
+    steps = strategy.experimental_local_results(
+        strategy.run(lambda: _replica_context().all_gather(step, axis=0))
+    )[0]
+    low, high = int(tf.reduce_min(steps)), int(tf.reduce_max(steps))
+    if low != high:
+        raise ValueError(
+            f"the workers restored steps {low} to {high}: every worker must "
+            "read the chief's checkpoints (one model_dir on a shared filesystem)"
+        )
 
 
 def fit(model, batches, steps, callbacks=(), verbose=1, log=print):
@@ -138,7 +163,7 @@ def fit(model, batches, steps, callbacks=(), verbose=1, log=print):
             optimizer is built.
         batches: `tf.data.Dataset` of global batches `(x, y[, sample_weight])`;
             each worker reads the same batches in the same order and keeps
-            its replicas' slices of each.
+            its replicas' slices of each. It must hold `steps` batches.
         steps: number of steps to train.
         callbacks: Keras callbacks, called as by `model.fit` with a one-epoch
             training of `steps` batches; `logs` holds the global `loss`.
@@ -161,7 +186,10 @@ def fit(model, batches, steps, callbacks=(), verbose=1, log=print):
             "distributed_loop.fit: clipvalue is not supported (use clipnorm or "
             f"global_clipnorm), got clipvalue={optimizer.clipvalue}"
         )
-    _check_same_step(strategy, model.optimizer.iterations)
+    if not model.optimizer.built:  # e.g. the loss-scale wrapper of a built one
+        with strategy.scope():
+            model.optimizer.build(model.trainable_variables)
+    check_same_step(strategy, model.optimizer.iterations)
     options = tf.data.Options()
     # Every worker reads all global batches and keeps its replicas' slices.
     options.experimental_distribute.auto_shard_policy = (
@@ -172,7 +200,7 @@ def fit(model, batches, steps, callbacks=(), verbose=1, log=print):
     )
     step_fn = _train_step(model, replicas, _clip_factors(optimizer))
 
-    @tf.function
+    @tf.function(autograph=False)
     def train_step(iterator):
         per_replica = strategy.run(step_fn, args=(next(iterator),))
         return strategy.reduce(SUM, per_replica, axis=None)
@@ -229,7 +257,7 @@ def _train_step(model, replicas, clip_factors):
     def step(data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         mean, count, scale, grads = local_gradients(x, y, sample_weight)
-        context = tf.distribute.get_replica_context()
+        context = _replica_context()
         share = count / context.all_reduce(SUM, count)  # N_r / sum_r N_r
         grads = [_scaled(g, share) for g in grads]  # sum_r of these: scale * g
         factors = clip_factors(context, grads, scale)
@@ -285,6 +313,10 @@ def _own_clipping_off(optimizer):
         optimizer.clipnorm, optimizer.global_clipnorm = saved
 
 
+def _replica_context():
+    return tf.distribute.get_replica_context()
+
+
 def _values(g):
     return g.values if isinstance(g, tf.IndexedSlices) else g
 
@@ -318,19 +350,6 @@ def _scaled(g, factor):
     if isinstance(g, tf.IndexedSlices):
         return tf.IndexedSlices(g.values * factor, g.indices, g.dense_shape)
     return g * factor
-
-
-def _check_same_step(strategy, iterations):
-    if strategy.num_replicas_in_sync == 1:
-        return
-    step = tf.reshape(tf.cast(iterations, "int64"), [1])
-    steps = strategy.gather(strategy.run(lambda: tf.identity(step)), axis=0)
-    low, high = int(tf.reduce_min(steps)), int(tf.reduce_max(steps))
-    if low != high:
-        raise ValueError(
-            f"The replicas start from steps {low} to {high}: every worker "
-            "must read the chief's checkpoints (a shared model_dir)."
-        )
 
 
 def weights_digest(model):

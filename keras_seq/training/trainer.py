@@ -136,6 +136,18 @@ def _train(config, strategy, out_dir, log):
     )
     if config.jit_compile:
         train_batches = tasks.pad_to_multiple(train_batches, PAD_MULTIPLE)
+    checkpointer = Checkpointer(
+        os.path.join(out_dir, "checkpoints"), model, config.checkpoint_every
+    )
+    try:
+        # Every worker resumes from the chief's checkpoints.
+        start = Checkpointer(
+            os.path.join(config.model_dir, "checkpoints"), model, 1
+        ).restore()
+        distributed_loop.check_same_step(strategy, start)
+    except ValueError as e:
+        raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
+    # Written once the run is known to go ahead: a refused resume changes nothing.
     _write_json(
         out_dir,
         "config.json",
@@ -145,16 +157,6 @@ def _train(config, strategy, out_dir, log):
             "steps": steps,
         },
     )
-    checkpointer = Checkpointer(
-        os.path.join(out_dir, "checkpoints"), model, config.checkpoint_every
-    )
-    try:
-        # Every worker resumes from the chief's checkpoints.
-        start = Checkpointer(
-            os.path.join(config.model_dir, "checkpoints"), model, 1
-        ).restore()
-    except ValueError as e:
-        raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
     if start:
         log(f"Resuming from step {start} of {steps}.")
     if start < steps:

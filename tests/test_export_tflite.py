@@ -1,0 +1,152 @@
+"""TFLite export: builtin ops only, run in ai_edge_litert's interpreter.
+
+The references are the Keras model's own outputs (`model(...)`) and its
+`generate()`; the decoding loop through the `decode_step` signature is written
+out here as an app would write it.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+from export_runs import make_model_dir
+
+from keras_seq.export import ExportError, load_run
+from keras_seq.export.tflite import export_tflite
+from keras_seq.export.verify import tflite_operators
+
+
+def _interpreter(directory):
+    with open(directory / "model.tflite", "rb") as f:
+        content = f.read()
+    operators = tflite_operators(content)
+    assert operators and not [op for op in operators if op.startswith("CUSTOM")]
+    assert not [op for op in operators if "FLEX" in op.upper()]
+    return Interpreter(model_content=content), operators
+
+
+def _greedy(interpreter, init_inputs, buffer, start, eos):
+    """An app's decoding loop over init_cache / decode_step."""
+    step = interpreter.get_signature_runner("decode_step")
+    cache = interpreter.get_signature_runner("init_cache")(**init_inputs)
+    names = interpreter.get_signature_list()["decode_step"]["inputs"]
+    tokens = buffer.copy()
+    for t in range(tokens.shape[1] - 1):
+        args = {"token_ids": tokens[:, t : t + 1], **cache}
+        if "index" in names:
+            args["index"] = np.int32(t)
+        out = step(**args)
+        cache = {k: v for k, v in out.items() if k != "logits"}
+        if t + 1 >= start:
+            logits = out["logits"].copy()
+            logits[:, 0] = -np.inf  # never the pad id
+            keep = buffer[:, t + 1] != 0
+            tokens[:, t + 1] = np.where(keep, buffer[:, t + 1], logits.argmax(-1))
+    stopped = np.cumsum((tokens == eos) & (buffer == 0), axis=1)
+    after = (stopped - ((tokens == eos) & (buffer == 0))) > 0
+    tokens[after] = 0
+    return tokens
+
+
+def test_char_rnn_float_and_quantized_run_in_litert(tmp_path):
+    run = load_run(make_model_dir(tmp_path, "char_rnn"))
+    model, eos = run.model, run.tokenizer.special_ids["eos"]
+    quantize = ["none", "float16", "dynamic", "int8"]
+    reports = export_tflite(
+        run, tmp_path / "out", batch_size=2, max_length=10, quantize=quantize
+    )
+    assert [r["quantize"] for r in reports] == quantize
+    ids = np.asarray([[5, 6, 7, 8, 9, 0, 0, 0, 0, 0], [7, 9, 11, 4, 5, 6, 7, 8, 9, 10]])
+    ids = ids.astype("int32")
+    buffer = np.zeros((2, 10), "int32")
+    buffer[0, :3], buffer[1, :5] = [5, 6, 7], [8, 9, 10, 11, 12]
+    keras_logits = np.asarray(model({"token_ids": ids}))
+    keras_tokens = model.generate(buffer, 10, stop_token_ids=[eos], jit_compile=False)
+    for q in quantize:
+        directory = tmp_path / "out" / ("tflite" if q == "none" else f"tflite_{q}")
+        interpreter, operators = _interpreter(directory)
+        metadata = json.loads((directory / "metadata.json").read_text())
+        assert metadata["quantize"] == q and (directory / "tokenizer").is_dir()
+        # 2 LSTM layers, each (h, c).
+        assert [c["shape"] for c in metadata["cache"]] == [[2, 16]] * 4
+        step = metadata["signature_defs"]["decode_step"]
+        assert {"token_ids", "cache_0", "cache_3"} <= set(step["inputs"])
+        assert sorted(step["outputs"]) == [f"cache_{i}" for i in range(4)] + ["logits"]
+        logits = interpreter.get_signature_runner("logits")(token_ids=ids)["logits"]
+        tokens = _greedy(interpreter, {"token_ids": buffer}, buffer, 3, eos)
+        if q == "none":
+            np.testing.assert_allclose(logits, keras_logits, atol=1e-4)
+            np.testing.assert_array_equal(tokens, keras_tokens)
+            assert "WHILE" not in operators  # the time loops are unrolled
+        else:
+            # Quantized: close, not equal; same shapes, prompts kept.
+            assert np.abs(logits - keras_logits).max() < 0.5
+            np.testing.assert_array_equal(tokens[buffer != 0], buffer[buffer != 0])
+    assert "QUANTIZE" in _interpreter(tmp_path / "out" / "tflite_int8")[1]
+    assert "DEQUANTIZE" in _interpreter(tmp_path / "out" / "tflite_float16")[1]
+
+
+def test_gpt_decode_step_with_per_layer_caches(tmp_path):
+    run = load_run(make_model_dir(tmp_path, "gpt"))
+    model, eos = run.model, run.tokenizer.special_ids["eos"]
+    export_tflite(
+        run, tmp_path / "out", batch_size=2, max_length=12, verify_export=False
+    )
+    directory = tmp_path / "out" / "tflite"
+    interpreter, _ = _interpreter(directory)
+    metadata = json.loads((directory / "metadata.json").read_text())
+    # (B, layers, 2, L, heads, depth) is split into one 5-D cache per layer.
+    assert [c["shape"] for c in metadata["cache"]] == [[2, 2, 12, 2, 8]] * 2
+    step = metadata["signature_defs"]["decode_step"]
+    assert sorted(step["inputs"]) == ["cache_0", "cache_1", "index", "token_ids"]
+    ids = np.asarray([[5, 6, 7, 8, 9, 10] + [0] * 6, [11, 12, 13] + [0] * 9], "int32")
+    logits = interpreter.get_signature_runner("logits")(token_ids=ids)["logits"]
+    np.testing.assert_allclose(logits, model({"token_ids": ids}), atol=1e-4)
+    buffer = np.zeros((2, 12), "int32")
+    buffer[0, :4], buffer[1, :2] = [5, 6, 7, 8], [9, 10]
+    tokens = _greedy(interpreter, {"token_ids": buffer}, buffer, 2, eos)
+    expected = model.generate(buffer, 12, stop_token_ids=[eos], jit_compile=False)
+    np.testing.assert_array_equal(tokens, expected)
+
+
+@pytest.mark.parametrize("family", ["seq2seq_attention", "t5"])
+def test_seq2seq_encoder_then_decode_steps(tmp_path, family):
+    run = load_run(make_model_dir(tmp_path, family))
+    model, eos = run.model, run.tokenizer.special_ids["eos"]
+    export_tflite(
+        run, tmp_path / "out", batch_size=2, max_length=8, verify_export=False
+    )
+    interpreter, _ = _interpreter(tmp_path / "out" / "tflite")
+    source = np.asarray([[5, 6, 7, eos, 0, 0, 0, 0], [8, 9, eos] + [0] * 5], "int32")
+    decoder = np.asarray([[2, 7, 6, 5, 0, 0, 0, 0], [2, 9, 8, 0, 0, 0, 0, 0]], "int32")
+    inputs = {"encoder_token_ids": source, "decoder_token_ids": decoder}
+    logits = interpreter.get_signature_runner("logits")(**inputs)["logits"]
+    np.testing.assert_allclose(logits, model(inputs), atol=1e-4)
+    buffer = np.zeros((2, 8), "int32")
+    buffer[:, 0] = model.start_token_id
+    tokens = _greedy(interpreter, {"encoder_token_ids": source}, buffer, 1, eos)
+    expected = model.generate(
+        {"encoder_token_ids": source}, 8, stop_token_ids=[eos], jit_compile=False
+    )
+    np.testing.assert_array_equal(tokens, expected)
+
+
+def test_existing_output_is_kept_and_bad_requests_fail(tmp_path):
+    run = load_run(make_model_dir(tmp_path, "rnn_classifier"))
+    existing = tmp_path / "out" / "tflite_int8"
+    existing.mkdir(parents=True)
+    (existing / "model.tflite").write_bytes(b"an earlier export")
+    with pytest.raises(ExportError, match="tflite_int8 exists; pass --overwrite"):
+        export_tflite(run, tmp_path / "out", quantize=["none", "int8"])
+    # Refused before anything was written: no float model next to it either.
+    assert os.listdir(tmp_path / "out") == ["tflite_int8"]
+    assert (existing / "model.tflite").read_bytes() == b"an earlier export"
+    with pytest.raises(ExportError, match="--quantize=int4"):
+        export_tflite(run, tmp_path / "out2", quantize="int4")
+    with pytest.raises(ExportError, match="--batch_size=0"):
+        export_tflite(run, tmp_path / "out2", batch_size=0)
+    with pytest.raises(ExportError, match="--max_length=0"):
+        export_tflite(run, tmp_path / "out2", max_length=0)
+    assert not (tmp_path / "out2").exists()

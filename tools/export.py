@@ -1,0 +1,187 @@
+"""keras-seq-export: a trained model directory -> TF Serving and TFLite artifacts.
+
+Every artifact is verified against the Keras model before it is reported
+(and before it is renamed into place): the SavedModel in a process that never
+imports keras_seq, the TFLite file in the LiteRT interpreter. The size and the
+latency of one example are printed.
+
+Layout under `--output` (default `<model_dir>/export`):
+
+    <version>/              SavedModel for TF Serving (serving_default on ids,
+                            serve_text on strings, generate when sampled)
+    tflite/model.tflite     float32, fixed batch and length, builtin ops only
+    tflite_<quantize>/      float16 | dynamic | int8 variants
+
+Example:
+    keras-seq-export --model_dir=runs/char --format=both --quantize=none,int8
+"""
+
+import json
+import os
+import re
+
+from absl import flags, logging
+
+from . import flag_utils
+
+PROGRAM = "keras-seq-export"
+FLAGS = flags.FLAGS
+FORMATS = ("saved_model", "tflite", "both")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+SAMPLERS = ("greedy", "top_k", "top_p", "beam")
+
+flags.DEFINE_string("model_dir", None, "A keras-seq-train model directory.")
+flags.DEFINE_enum("format", "saved_model", FORMATS, "What to export.")
+flags.DEFINE_string("output", None, "Output directory (default <model_dir>/export).")
+flags.DEFINE_integer(
+    "version",
+    None,
+    "SavedModel version directory (default: one past the highest there).",
+    lower_bound=1,
+)
+flags.DEFINE_list(
+    "quantize",
+    ["none"],
+    "TFLite quantizations, comma-separated: none, float16, dynamic, int8 "
+    "(int8 calibrates on the training data).",
+)
+flags.DEFINE_integer("batch_size", 1, "Fixed TFLite batch size.", lower_bound=1)
+flags.DEFINE_integer(
+    "max_length",
+    None,
+    "Generation buffer / TFLite length (default: the run's sequence length).",
+    lower_bound=1,
+)
+flags.DEFINE_enum(
+    "sampler", "greedy", SAMPLERS, "Sampler of the SavedModel's generate signature."
+)
+flags.DEFINE_float("temperature", 1.0, "Sampling temperature.", lower_bound=0.0)
+flags.DEFINE_integer("top_k", 5, "k of the top_k sampler.", lower_bound=1)
+flags.DEFINE_float("top_p", 0.9, "p of the top_p sampler.", lower_bound=0.0)
+flags.DEFINE_integer("num_beams", 4, "Beam width of the beam sampler.", lower_bound=1)
+flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
+flags.DEFINE_bool("verify", True, "Verify every artifact against the Keras model.")
+
+
+def _next_version(output):
+    versions = [
+        int(name)
+        for name in (os.listdir(output) if os.path.isdir(output) else [])
+        if re.fullmatch(r"\d+", name)
+    ]
+    return max(versions, default=0) + 1
+
+
+def _check_request(output, version):
+    """Flag checks that need no TensorFlow: fail fast, write nothing."""
+    if not FLAGS.model_dir:
+        flag_utils.fail(PROGRAM, "--model_dir is required.")
+    if not os.path.isfile(os.path.join(FLAGS.model_dir, "config.json")):
+        flag_utils.fail(
+            PROGRAM,
+            f"--model_dir={FLAGS.model_dir}: no config.json (not a keras-seq-train "
+            "model directory).",
+        )
+    bad = [q for q in FLAGS.quantize if q not in QUANTIZATIONS]
+    if bad or not FLAGS.quantize:
+        flag_utils.fail(
+            PROGRAM, f"--quantize={','.join(FLAGS.quantize)}: use {QUANTIZATIONS}."
+        )
+    if FLAGS.temperature <= 0 or not 0 < FLAGS.top_p <= 1:
+        flag_utils.fail(PROGRAM, "--temperature must be > 0 and --top_p in (0, 1].")
+    paths = []
+    if FLAGS.format in ("saved_model", "both"):
+        paths.append(os.path.join(output, str(version)))
+    if FLAGS.format in ("tflite", "both"):
+        paths += [
+            os.path.join(output, "tflite" if q == "none" else f"tflite_{q}")
+            for q in FLAGS.quantize
+        ]
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing and not FLAGS.overwrite:
+        flag_utils.fail(
+            PROGRAM,
+            f"{', '.join(existing)} exists; pass --overwrite to replace it "
+            "(it was left as is).",
+        )
+
+
+def _print_report(kind, report):
+    size = report.get("size_bytes", 0) / 1024
+    latency = report.get("latency_ms")
+    line = f"{kind}: {report['path']}  size {size:.1f} KiB"
+    if latency is not None:
+        line += f"  latency {latency:.2f} ms (one example)"
+    print(line)
+    for key in (
+        "serving_default_max_diff",
+        "logits_max_diff",
+        "argmax_agreement",
+        "greedy_token_agreement",
+        "task_metric",
+    ):
+        if key in report:
+            print(f"  {key}: {report[key]}")
+    for example in report.get("serve_text_examples", [])[:3]:
+        print(f"  serve_text({example['input']!r}) -> {example['output']!r}")
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)
+    if len(argv) > 1:
+        flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
+    output = FLAGS.output or os.path.join(FLAGS.model_dir or ".", "export")
+    version = FLAGS.version or _next_version(output)
+    _check_request(output, version)
+
+    from keras_seq.export import ExportError, VerificationError, load_run
+    from keras_seq.export.saved_model import export_saved_model
+    from keras_seq.export.tflite import export_tflite
+
+    summary = {}
+    try:
+        run = load_run(FLAGS.model_dir)
+        if FLAGS.format in ("saved_model", "both"):
+            report = export_saved_model(
+                run,
+                output,
+                version,
+                max_length=FLAGS.max_length,
+                sampler=FLAGS.sampler,
+                temperature=FLAGS.temperature,
+                top_k=FLAGS.top_k,
+                top_p=FLAGS.top_p,
+                num_beams=FLAGS.num_beams,
+                overwrite=FLAGS.overwrite,
+                verify_export=FLAGS.verify,
+            )
+            _print_report("saved_model", report)
+            summary["saved_model"] = report
+        if FLAGS.format in ("tflite", "both"):
+            reports = export_tflite(
+                run,
+                output,
+                batch_size=FLAGS.batch_size,
+                max_length=FLAGS.max_length,
+                quantize=FLAGS.quantize,
+                overwrite=FLAGS.overwrite,
+                verify_export=FLAGS.verify,
+            )
+            for report in reports:
+                _print_report(f"tflite ({report['quantize']})", report)
+            summary["tflite"] = reports
+    except VerificationError as e:
+        flag_utils.fail(
+            PROGRAM, f"verification failed (that artifact was not written): {e}"
+        )
+    except ExportError as e:
+        flag_utils.fail(PROGRAM, str(e))
+    print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+
+
+def run():
+    flag_utils.run(main)
+
+
+if __name__ == "__main__":
+    run()
