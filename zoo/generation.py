@@ -62,6 +62,8 @@ class GenerationMixin:
     parallel_prefill = False
     generate_jit_compile = True
 
+    # The contract a family implements. Not `abc.abstractmethod`s: Keras
+    # instantiates every base of a functional subclass while building it.
     def build_cache(self, inputs):
         raise NotImplementedError(
             f"{type(self).__name__} does not implement `build_cache(inputs)`."

@@ -24,6 +24,7 @@ tok.detokenize(ids).numpy()          # b"hello"
 ```
 """
 
+import abc
 import collections
 
 import tensorflow as tf
@@ -32,7 +33,7 @@ from keras_seq.data import specials
 from keras_seq.data.dataset import DataError
 
 
-class Tokenizer(tf.Module):
+class Tokenizer(tf.Module, abc.ABC):
     """Base class: subclasses set `kind`, `_pieces`, and write `tokenize`."""
 
     kind = None
@@ -50,15 +51,17 @@ class Tokenizer(tf.Module):
         ids["sentinels"] = list(ids["sentinels"])
         return ids
 
+    @abc.abstractmethod
     def tokenize(self, strings):
-        raise NotImplementedError
+        """Strings (B,) -> ragged int32 ids (B, None)."""
 
+    @abc.abstractmethod
     def get_config(self):
-        raise NotImplementedError
+        """The constructor arguments, as plain values."""
 
+    @abc.abstractmethod
     def _join(self, ids):
         """Ragged int ids (B, None) -> strings (B,)."""
-        raise NotImplementedError
 
     def _drop_ids(self):
         """Ids removed before joining: `<pad>`, `<s>`."""
@@ -133,8 +136,9 @@ class _LookupTokenizer(Tokenizer):
         )
         self._pieces = tf.constant(vocabulary, tf.string)
 
+    @abc.abstractmethod
     def _split(self, strings):
-        raise NotImplementedError
+        """Strings (B,) -> ragged string pieces (B, None)."""
 
     def tokenize(self, strings):
         pieces = self._split(tf.convert_to_tensor(strings, tf.string))

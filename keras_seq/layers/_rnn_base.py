@@ -12,6 +12,7 @@ loop was measured slower under XLA on CPU, see docs/benchmarks.md, so each step
 runs the cell as `keras.layers.RNN(cell)` would.)
 """
 
+import abc
 import numbers
 
 import keras
@@ -71,7 +72,7 @@ def check_input_shape(layer, shape, rank, input_dim=None):
         )
 
 
-class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
+class RecurrentCell(keras.layers.Layer, DropoutRNNCell, abc.ABC):
     """Base of the cells: weights, dropout, checks and config.
 
     A subclass sets `num_gates` (how many `units`-wide blocks the kernels have)
@@ -189,10 +190,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
         return h_tm1
 
+    @abc.abstractmethod
     def recurrent_step(self, x_proj, states, training=False):
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement `recurrent_step`."
-        )
+        """One step: `(output, new_states)` from `x_proj = x_t W_x + b` and
+        `states` (the cell's equations)."""
 
     def call(self, inputs, states, training=False):
         check_input_shape(self, inputs.shape, rank=2, input_dim=self.kernel.shape[0])
