@@ -107,3 +107,25 @@ def test_bad_hyperparameters():
     for overrides, message in cases:
         with pytest.raises(ValueError, match=message):
             RNNClassifier(**{**hp, **overrides})
+
+
+def test_regression_on_real_valued_features_learns_the_adding_problem():
+    """`input_features` > 0 reads (B, T, F) floats; one output is a regression."""
+    rng = np.random.default_rng(0)
+    n, steps = 256, 12
+    values = rng.uniform(size=(n, steps)).astype("float32")
+    marks = np.zeros((n, steps), "float32")
+    for row in marks:
+        row[rng.choice(steps, 2, replace=False)] = 1.0
+    features = np.stack([values, marks], axis=-1)
+    target = (values * marks).sum(axis=1)
+    model = zoo.build("rnn_classifier", "tiny", num_classes=1, input_features=2)
+    assert list(model.input) == ["features"]
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    before = model.evaluate({"features": features}, target, verbose=0)
+    model.fit({"features": features}, target, epochs=15, batch_size=64, verbose=0)
+    after = model.evaluate({"features": features}, target, verbose=0)
+    assert model.predict({"features": features[:2]}, verbose=0).shape == (2, 1)
+    assert after < 0.5 * before, (before, after)
+    with pytest.raises(ValueError, match="input_features must be an int >= 0"):
+        zoo.build("rnn_classifier", "tiny", input_features=-1)

@@ -24,7 +24,10 @@ The attention pooling is keras_seq's `BahdanauAttention` with a constant query
 `u_w^T tanh(W h_t + b)` with `u_w = v`, `W = W_2` and `b = W_1 1 + b_1`.
 
 Inputs: `{"token_ids": (B, T) int32}` (pad id 0). Output: class logits
-`(B, num_classes)`.
+`(B, num_classes)`. With `input_features=F > 0` the model reads real-valued
+sequences instead, `{"features": (B, T, F) float32}` (no embedding, no
+padding), and with `num_classes=1` its single output is a regression value, as
+for the adding problem of Hochreiter & Schmidhuber (1997).
 
 Presets: `tiny` (tests), `bilstm` (the Keras IMDB example's two 64-unit
 bidirectional LSTMs on 128-dim embeddings of a 20k vocabulary) and `attention`
@@ -65,6 +68,7 @@ PRESETS = {
         "pooling": "last",
         "attention_units": 16,
         "dropout": 0.0,
+        "input_features": 0,
     },
     "bilstm": {
         "vocabulary_size": 20000,
@@ -77,6 +81,7 @@ PRESETS = {
         "pooling": "last",
         "attention_units": 64,
         "dropout": 0.0,
+        "input_features": 0,
     },
     "attention": {
         "vocabulary_size": 20000,
@@ -89,6 +94,7 @@ PRESETS = {
         "pooling": "attention",
         "attention_units": 100,
         "dropout": 0.0,
+        "input_features": 0,
     },
 }
 
@@ -139,6 +145,7 @@ class RNNClassifier(keras.Model):
         pooling="last",
         attention_units=64,
         dropout=0.0,
+        input_features=0,
         **kwargs,
     ):
         _check_hparams(
@@ -151,6 +158,7 @@ class RNNClassifier(keras.Model):
             pooling=pooling,
             attention_units=attention_units,
             dropout=dropout,
+            input_features=input_features,
         )
         # === Layers ===
         self.token_embedding = keras.layers.Embedding(
@@ -179,14 +187,23 @@ class RNNClassifier(keras.Model):
         self.logits_dense = keras.layers.Dense(num_classes, name="logits")
 
         # === Functional model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        padding_mask = ops.not_equal(token_ids, 0)
-        x = self.embedding_dropout(self.token_embedding(token_ids))
+        if input_features:
+            features = keras.Input(
+                shape=(None, input_features), dtype="float32", name="features"
+            )
+            inputs = {"features": features}
+            padding_mask = ops.ones_like(features[..., 0], dtype="bool")
+            x = self.embedding_dropout(features)
+        else:
+            token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+            inputs = {"token_ids": token_ids}
+            padding_mask = ops.not_equal(token_ids, 0)
+            x = self.embedding_dropout(self.token_embedding(token_ids))
         for layer, drop in zip(self.recurrent_layers, self.recurrent_dropouts):
             x = drop(layer(x))
         pooled = self._pool(pooling, x, padding_mask)
         logits = self.logits_dense(pooled)
-        super().__init__(inputs={"token_ids": token_ids}, outputs=logits, **kwargs)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
@@ -199,6 +216,7 @@ class RNNClassifier(keras.Model):
         self.pooling = pooling
         self.attention_units = attention_units
         self.dropout = dropout
+        self.input_features = input_features
 
     def _pool(self, pooling, h, padding_mask):
         """s from the top layer's outputs `h` `(B, T, D)` (`(B, D)` for "last")."""
@@ -232,6 +250,7 @@ class RNNClassifier(keras.Model):
             "pooling": self.pooling,
             "attention_units": self.attention_units,
             "dropout": self.dropout,
+            "input_features": self.input_features,
         }
 
     @classmethod
@@ -261,6 +280,11 @@ def _check_hparams(**hp):
     if hp["pooling"] not in POOLINGS:
         raise ValueError(
             f"{name}: pooling must be one of {list(POOLINGS)}, got {hp['pooling']!r}."
+        )
+    features = hp["input_features"]
+    if not isinstance(features, int) or isinstance(features, bool) or features < 0:
+        raise ValueError(
+            f"{name}: input_features must be an int >= 0, got {features!r}."
         )
     if not isinstance(hp["dropout"], (int, float)) or not 0 <= hp["dropout"] < 1:
         raise ValueError(f"{name}: dropout must be in [0, 1), got {hp['dropout']!r}.")

@@ -49,6 +49,8 @@ def data_overrides(config, dataset, tokenizer):
         overrides["num_classes"] = len(dataset.label_names)
     if dataset.task == "regression" and "num_classes" in config:
         overrides["num_classes"] = 1
+        spec = dataset.split("train").element_spec["features"]
+        overrides["input_features"] = int(spec.shape[-1])
     specials = getattr(tokenizer, "special_ids", None) or {}
     for key, special in (("start_token_id", "bos"), ("end_token_id", "eos")):
         if key in config and specials.get(special) is not None:
