@@ -1,14 +1,12 @@
 """Multi-head attention: the course's class, completed."""
 
 import functools
+import math
 
 import keras
 from keras import ops
 
 from keras_seq.layers import _attention_utils as utils
-from keras_seq.layers.scaled_dot_product_attention import (
-    scaled_dot_product_attention,
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -21,7 +19,8 @@ class MultiHeadAttention(keras.layers.Layer):
     `W^Q, W^K, W^V` are the Dense layers `wq, wk, wv` with `d_model` units; head
     `i` uses features `[i * depth, (i + 1) * depth)` of their outputs, with
     `depth = d_model // num_heads`. `W^O` is the Dense layer `dense`. Each head
-    runs `scaled_dot_product_attention`. The weights are those of
+    computes `scaled_dot_product_attention` (written with einsum, all heads at
+    once, on the `(batch, T, heads, depth)` layout). The weights are those of
     `keras.layers.MultiHeadAttention(num_heads, key_dim=depth)` reshaped:
     its query kernel `(d, num_heads, depth)` is our `wq` kernel `(d, d_model)`.
 
@@ -226,17 +225,23 @@ class MultiHeadAttention(keras.layers.Layer):
         if self.dropout > 0:
             dropout = functools.partial(self._attention_dropout, training=training)
 
-        # head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V) on (batch, h, T, depth).
-        heads, weights = scaled_dot_product_attention(
-            ops.transpose(q_heads, (0, 2, 1, 3)),
-            ops.transpose(ops.cast(k_heads, q_heads.dtype), (0, 2, 1, 3)),
-            ops.transpose(ops.cast(v_heads, q_heads.dtype), (0, 2, 1, 3)),
-            mask=attention_mask,
-            bias=attention_bias,
-            weights_dropout=dropout,
+        # head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V), all heads at once: the
+        # formula of `scaled_dot_product_attention`, written with einsum on the
+        # (batch, T, h, depth) layout, which spares XLA the transposes to and
+        # from (batch, h, T, depth) (measured: docs/benchmarks.md).
+        k_heads = ops.cast(k_heads, q_heads.dtype)
+        v_heads = ops.cast(v_heads, q_heads.dtype)
+        q_heads = ops.multiply(
+            q_heads, ops.cast(1.0 / math.sqrt(self.depth), q_heads.dtype)
         )
+        # logits = Q K^T / sqrt(depth)                          (batch, h, T, S)
+        logits = ops.einsum("bthd,bshd->bhts", q_heads, k_heads)
+        # weights = softmax(logits + bias), masked keys at 0    (batch, h, T, S)
+        weights = utils.masked_softmax(logits, attention_mask, attention_bias)
+        dropped = weights if dropout is None else dropout(weights)
+        # heads = weights V                                     (batch, T, h, depth)
+        heads = ops.einsum("bhts,bshd->bthd", dropped, v_heads)
         # Concat(head_1, ..., head_h) W^O: (batch, T, h, depth) -> (batch, T, d).
-        heads = ops.transpose(heads, (0, 2, 1, 3))
         batch, length = ops.shape(heads)[0], ops.shape(heads)[1]
         output = self.dense(ops.reshape(heads, (batch, length, self.d_model)))
 
