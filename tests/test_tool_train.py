@@ -180,3 +180,12 @@ def test_default_command_runs_end_to_end(tmp_path):
     for key in ("exact_match", "teacher_forced_exact_match", "bleu", "accuracy"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert (model_dir / "export" / "1" / "saved_model.pb").exists()
+
+
+def test_tpu_strategy_without_a_tpu_exits_2(tmp_path):
+    result = _train(
+        f"--model_dir={tmp_path / 'run'}", "--strategy=tpu", "--steps=1", check=False
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "--strategy=tpu" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -61,9 +61,10 @@ flags.DEFINE_bool("jit_compile", True, "Compile the train step with XLA.")
 flags.DEFINE_enum(
     "strategy",
     "default",
-    ["default", "mirrored", "multi_worker"],
+    ["default", "mirrored", "multi_worker", "tpu"],
     "tf.distribute strategy; multi_worker: run one process per worker, each with "
-    "TF_CONFIG set, all with the same flags and a shared --model_dir.",
+    "TF_CONFIG set, all with the same flags and a shared --model_dir; tpu: the "
+    "TPU that TPUClusterResolver finds (TPU_NAME or a TPU VM).",
 )
 flags.DEFINE_string(
     "init_from", None, "A .keras model or .weights.h5 file to start from."

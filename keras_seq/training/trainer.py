@@ -35,7 +35,7 @@ from keras_seq.training.schedules import make_schedule
 
 # What identifies a run: a model_dir holding another run is not reused.
 IDENTITY = ("model", "preset", "overrides", "dataset", "tokenizer")
-STRATEGIES = ("default", "mirrored", "multi_worker")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # Time axes are padded to a multiple of this under XLA (few compiled shapes).
 PAD_MULTIPLE = 16
 TOKENIZERS = ("auto", "char", "byte", "word_piece", "sentence_piece")
@@ -170,6 +170,7 @@ def _train(config, strategy, out_dir, log):
                 train_batches.skip(start),
                 epochs=1,
                 steps_per_epoch=steps - start,
+                shuffle=False,  # the pipeline shuffles, with the run's seed
                 callbacks=callbacks,
                 verbose=verbose,
             )
@@ -317,7 +318,22 @@ def _strategy(name):
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         return distributed_loop.multi_worker_strategy()
+    if name == "tpu":
+        return _tpu_strategy()
     return tf.distribute.get_strategy()
+
+
+def _tpu_strategy():
+    """`TPUStrategy` on the TPU that `TPUClusterResolver` finds (TPU_NAME, a
+    TPU VM's local chips); trained with the custom loop like `mirrored`."""
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"no TPU could be reached ({first})") from e
+    return tf.distribute.TPUStrategy(resolver)
 
 
 def _init_from(model, path):
