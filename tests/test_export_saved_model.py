@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from export_runs import make_model_dir, texts_of
 
@@ -184,3 +185,13 @@ def test_bert_classifier_serve_text_gives_labels_and_scores(tmp_path):
     np.testing.assert_array_equal(got["label_id"], scores.argmax(-1))
     assert texts_of(got, "label") == [run.label_names[i] for i in scores.argmax(-1)]
     assert sorted(run.label_names) == ["neg", "pos"]
+
+
+@pytest.mark.parametrize("family", ["transformer", "t5", "rnn_classifier"])
+def test_remaining_families_export_verified_saved_models(tmp_path, family):
+    """Verified in a clean process against the Keras model (ids and text)."""
+    run = load_run(make_model_dir(tmp_path, family))
+    report = export_saved_model(run, tmp_path / "serving", max_length=8)
+    assert report["serving_default_max_diff"] <= 1e-4
+    assert "serve_text" in report["signatures"]
+    assert (tmp_path / "serving" / "1" / "saved_model.pb").exists()

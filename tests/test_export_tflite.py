@@ -150,3 +150,21 @@ def test_existing_output_is_kept_and_bad_requests_fail(tmp_path):
     with pytest.raises(ExportError, match="--max_length=0"):
         export_tflite(run, tmp_path / "out2", max_length=0)
     assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("family", ["transformer", "rnn_classifier", "bert"])
+def test_remaining_families_convert_with_builtins_and_match_keras(tmp_path, family):
+    """The families the tests above do not decode: logits against Keras."""
+    tokenizer = "word_piece" if family == "bert" else "char"
+    run = load_run(make_model_dir(tmp_path, family, tokenizer=tokenizer))
+    (report,) = export_tflite(run, tmp_path / "out", batch_size=2, max_length=8)
+    interpreter, _ = _interpreter(tmp_path / "out" / "tflite")
+    names = interpreter.get_signature_list()["logits"]["inputs"]
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for name in names:
+        high = run.model.vocabulary_size if "token_ids" in name else 2
+        inputs[name] = rng.integers(3 if high > 2 else 0, high, (2, 8)).astype("int32")
+    got = interpreter.get_signature_runner("logits")(**inputs)["logits"]
+    np.testing.assert_allclose(got, run.model(inputs), atol=1e-4)
+    assert report["size_bytes"] > 0
