@@ -111,7 +111,7 @@ def test_gpt_decode_step_with_per_layer_caches(tmp_path):
     np.testing.assert_array_equal(tokens, expected)
 
 
-@pytest.mark.parametrize("family", ["seq2seq_attention", "t5"])
+@pytest.mark.parametrize("family", ["seq2seq_attention", "transformer", "t5"])
 def test_seq2seq_encoder_then_decode_steps(tmp_path, family):
     run = load_run(make_model_dir(tmp_path, family))
     model, eos = run.model, run.tokenizer.special_ids["eos"]
@@ -152,7 +152,7 @@ def test_existing_output_is_kept_and_bad_requests_fail(tmp_path):
     assert not (tmp_path / "out2").exists()
 
 
-@pytest.mark.parametrize("family", ["transformer", "rnn_classifier", "bert"])
+@pytest.mark.parametrize("family", ["rnn_classifier", "bert"])
 def test_remaining_families_convert_with_builtins_and_match_keras(tmp_path, family):
     """The families the tests above do not decode: logits against Keras."""
     tokenizer = "word_piece" if family == "bert" else "char"
