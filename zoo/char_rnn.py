@@ -20,10 +20,10 @@ Stateful mode (`stateful=True`, with a fixed `batch_size`): the final states of
 one batch are the initial states of the next, so a long text cut into
 consecutive windows is learned with truncated backpropagation through time
 (gradients stop at window boundaries, the state does not). Lay the text out
-with `truncated_bptt_batches` and fit with `shuffle=False`; `reset_state()`
-zeroes the carried states (e.g. at the start of each epoch). A stateful model
-cannot `generate` (its batch size is fixed and its state would be clobbered):
-generate with `stateless_copy()`.
+with `keras_seq.data.truncated_bptt_batches` (also importable from here) and
+fit with `shuffle=False`; `reset_state()` zeroes the carried states (e.g. at
+the start of each epoch). A stateful model cannot `generate` (its batch size
+is fixed and its state would be clobbered): generate with `stateless_copy()`.
 
 Generation (`generate`, from `zoo.generation.GenerationMixin`): the cache is
 the recurrent state of every layer, fed one token at a time.
@@ -53,9 +53,9 @@ Example:
 """
 
 import keras
-import numpy as np
 from keras import ops
 
+from keras_seq.data.truncated_bptt import truncated_bptt_batches  # noqa: F401
 from keras_seq.layers import GRU, LSTM, SimpleRNN
 from zoo.generation import GenerationMixin
 
@@ -268,61 +268,6 @@ class CharRNN(GenerationMixin, keras.Model):
             x, *states = layer(x, initial_state=list(states), training=False)
             new_cache.append(tuple(states))
         return self.logits_dense(x), tuple(new_cache)
-
-
-def truncated_bptt_batches(token_ids, batch_size, seq_length):
-    """Lays a long token stream out for stateful (truncated BPTT) training.
-
-    The stream is cut into `batch_size` contiguous lanes; batch `k` holds
-    window `k` of every lane, so row `j` of batch `k + 1` continues row `j` of
-    batch `k`, which is what a stateful model carries its state along. Fit the
-    result with `batch_size=batch_size, shuffle=False`.
-
-    Args:
-        token_ids: 1D int array, the whole text as token ids.
-        batch_size: int, the number of lanes (the stateful model's batch size).
-        seq_length: int, the window (truncation) length.
-
-    Returns:
-        `(x, y)`: `x = {"token_ids": (num_batches * batch_size, seq_length)}`
-        and `y` the same windows shifted by one token (the next tokens).
-
-    Example:
-
-    >>> x, y = truncated_bptt_batches(np.arange(1, 22), batch_size=2,
-    ...                               seq_length=3)
-    >>> x["token_ids"][:4].tolist()
-    [[1, 2, 3], [11, 12, 13], [4, 5, 6], [14, 15, 16]]
-    """
-    token_ids = np.asarray(token_ids)
-    if token_ids.ndim != 1:
-        raise ValueError(
-            f"truncated_bptt_batches: token_ids must be 1D, got shape "
-            f"{token_ids.shape}."
-        )
-    for name, value in (("batch_size", batch_size), ("seq_length", seq_length)):
-        if not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(
-                f"truncated_bptt_batches: {name} must be a positive int, got {value!r}."
-            )
-    lane_length = (len(token_ids) - 1) // batch_size
-    num_windows = lane_length // seq_length
-    if num_windows == 0:
-        raise ValueError(
-            f"truncated_bptt_batches: {len(token_ids)} tokens are too few for "
-            f"{batch_size} lanes of at least {seq_length + 1} tokens."
-        )
-    used = num_windows * seq_length
-    # lanes[j] is the j-th contiguous piece of the stream, one token longer
-    # than its windows so that the last window has its next tokens.
-    starts = np.arange(batch_size) * lane_length
-    lanes = np.stack([token_ids[s : s + used + 1] for s in starts])
-    inputs = lanes[:, :used].reshape(batch_size, num_windows, seq_length)
-    targets = lanes[:, 1:].reshape(batch_size, num_windows, seq_length)
-    # (lane, window, t) -> (window, lane, t): consecutive batches, same rows.
-    x = inputs.transpose(1, 0, 2).reshape(-1, seq_length).astype("int32")
-    y = targets.transpose(1, 0, 2).reshape(-1, seq_length).astype("int32")
-    return {"token_ids": x}, y
 
 
 def _check_hparams(**hp):

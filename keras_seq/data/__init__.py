@@ -68,6 +68,7 @@ from keras_seq.data.registry import list_datasets, load_dataset, load_embedded
 from keras_seq.data.subword import SentencePieceTokenizer, WordPieceTokenizer
 from keras_seq.data.tokenizer_io import load_tokenizer, save_tokenizer
 from keras_seq.data.tokenizers import ByteTokenizer, CharTokenizer, Tokenizer
+from keras_seq.data.truncated_bptt import truncated_bptt_batches
 from keras_seq.data.vocab_training import train_tokenizer
 
 __all__ = [
@@ -94,4 +95,5 @@ __all__ = [
     "save_tokenizer",
     "tfds_adapters",
     "train_tokenizer",
+    "truncated_bptt_batches",
 ]

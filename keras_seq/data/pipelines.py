@@ -45,6 +45,7 @@ import tensorflow as tf
 from keras_seq.data.dataset import FAMILIES, FAMILY_TASKS, DataError
 from keras_seq.data.masking import check_sentinels, mlm_masker, span_corruption
 from keras_seq.data.tokenizers import CharTokenizer
+from keras_seq.data.truncated_bptt import truncated_bptt_batches
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Our map functions have no Python control flow on tensors: skipping
@@ -118,21 +119,9 @@ def _lm_examples(ds, tokenizer, length):
 def _stateful_lm(ds, tokenizer, length, batch_size):
     streams = ds.map(_plain(lambda ex: tokenizer.tokenize(ex["text"])), AUTOTUNE)
     tokens = np.concatenate(list(streams.as_numpy_iterator())).astype(np.int32)
-    row = (len(tokens) - 1) // batch_size
-    steps = row // length
-    if steps == 0:
-        raise DataError(
-            f"{len(tokens)} tokens are too few for stateful batches of "
-            f"{batch_size} x {length}."
-        )
-
-    def layout(values):
-        rows = values[: batch_size * row].reshape(batch_size, row)
-        return (
-            rows[:, : steps * length].reshape(batch_size, steps, length).swapaxes(0, 1)
-        )
-
-    x, y = layout(tokens), layout(tokens[1:])
+    x, y = truncated_bptt_batches(tokens, batch_size, length)
+    # (windows * lanes, length) -> one element per batch: (lanes, length).
+    x, y = (a.reshape(-1, batch_size, length) for a in (x["token_ids"], y))
     return tf.data.Dataset.from_tensor_slices({"token_ids": x, "targets": y})
 
 
