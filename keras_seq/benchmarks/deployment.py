@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from keras_seq.benchmarks import report, timing
+from keras_seq.benchmarks import common, report, timing
 
 # "dynamic_range": int8 weights, float activations.
 QUANTIZATIONS = ("float", "dynamic_range")
@@ -61,17 +61,7 @@ def _keras_file_size(model):
 def _models(sizes):
     """name -> a built zoo model."""
     return {
-        "gpt": zoo.build(
-            "gpt",
-            "tiny",
-            vocabulary_size=sizes["vocabulary_size"],
-            max_sequence_length=sizes["length"],
-            num_layers=sizes["num_layers"],
-            d_model=sizes["d_model"],
-            num_heads=sizes["num_heads"],
-            dff=sizes["dff"],
-            dropout=0.0,
-        ),
+        "gpt": common.zoo_model("gpt", sizes, sizes["length"]),
         "rnn_classifier": zoo.build(
             "rnn_classifier",
             "tiny",

@@ -17,41 +17,16 @@ tokens. Times are per `generate` call; tokens/s counts generated tokens.
 
 import functools
 
-import keras_hub
 import numpy as np
 import tensorflow as tf
 
-import zoo
 from keras_seq.benchmarks import common, report, timing
 
 
 def _gpt2_causal_lm(sizes):
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=sizes["vocabulary_size"],
-        num_layers=sizes["num_layers"],
-        num_heads=sizes["num_heads"],
-        hidden_dim=sizes["d_model"],
-        intermediate_dim=sizes["dff"],
-        dropout=0.0,
-        max_sequence_length=sizes["max_length"],
-    )
-    causal_lm = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+    causal_lm = common.gpt2_causal_lm(sizes, sizes["max_length"])
     causal_lm.compile(sampler="greedy")
     return causal_lm
-
-
-def _zoo_model(name, sizes):
-    return zoo.build(
-        name,
-        "tiny",
-        vocabulary_size=sizes["vocabulary_size"],
-        max_sequence_length=sizes["max_length"],
-        num_layers=sizes["num_layers"],
-        d_model=sizes["d_model"],
-        num_heads=sizes["num_heads"],
-        dff=sizes["dff"],
-        dropout=0.0,
-    )
 
 
 def run(sizes, warmup, repeats, log=print):
@@ -84,7 +59,7 @@ def run(sizes, warmup, repeats, log=print):
         "batch", "prompt_length", "max_length", "vocabulary_size", "num_layers",
         "d_model", "num_heads", "dff")}  # fmt: skip
     for name in sizes["models"]:
-        model = _zoo_model(name, sizes)
+        model = common.zoo_model(name, sizes, sizes["max_length"])
         key = "token_ids" if name == "gpt" else "encoder_token_ids"
         inputs = {key: prompt}
         for setting in sizes["settings"]:

@@ -35,7 +35,6 @@ import keras_hub
 import numpy as np
 from keras import ops
 
-import zoo
 from keras_seq.benchmarks import common, report, timing
 
 
@@ -63,31 +62,8 @@ def transformer_train_flops(
     return 3 * batch * forward
 
 
-def _zoo_model(name, sizes):
-    return zoo.build(
-        name,
-        "tiny",
-        vocabulary_size=sizes["vocabulary_size"],
-        max_sequence_length=sizes["length"],
-        num_layers=sizes["num_layers"],
-        d_model=sizes["d_model"],
-        num_heads=sizes["num_heads"],
-        dff=sizes["dff"],
-        dropout=0.0,
-    )
-
-
 def _gpt2(sizes):
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=sizes["vocabulary_size"],
-        num_layers=sizes["num_layers"],
-        num_heads=sizes["num_heads"],
-        hidden_dim=sizes["d_model"],
-        intermediate_dim=sizes["dff"],
-        dropout=0.0,
-        max_sequence_length=sizes["length"],
-    )
-    return keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+    return common.gpt2_causal_lm(sizes, sizes["length"])
 
 
 def _hub_transformer(sizes):
@@ -191,7 +167,10 @@ def run(sizes, warmup, repeats, log=print):
         make_reference, reference_impl = REFERENCES[name]
         for setting in sizes["settings"]:
             jit = common.SETTINGS[setting]
-            ours_model, reference_model = _zoo_model(name, sizes), make_reference(sizes)
+            ours_model, reference_model = (
+                common.zoo_model(name, sizes, sizes["length"]),
+                make_reference(sizes),
+            )
             _compile(ours_model, jit)
             _compile(reference_model, jit)
             ours_t, ref_t = timing.compare(
