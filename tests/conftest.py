@@ -23,3 +23,15 @@ def _clean_keras_state():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A small text file (200 lines of 10 words) for language-model runs."""
+    path = tmp_path_factory.mktemp("data") / "corpus.txt"
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog"]
+    lines = [
+        " ".join(words[(i + j) % len(words)] for j in range(10)) for i in range(200)
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return str(path)

@@ -28,17 +28,6 @@ def _train(*flags, check=True, timeout=300):
     return result
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog"]
-    lines = [
-        " ".join(words[(i + j) % len(words)] for j in range(10)) for i in range(200)
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return str(path)
-
-
 def _lm_flags(corpus, model_dir, steps):
     return [
         "--model=char_rnn",

@@ -161,17 +161,6 @@ def _digests(outputs):
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "corpus.txt"
-    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog"]
-    lines = [
-        " ".join(words[(i + j) % len(words)] for j in range(10)) for i in range(200)
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def single_process(corpus, tmp_path_factory):
     """The reference: 4 steps on one device with the default strategy."""
     model_dir = tmp_path_factory.mktemp("single") / "run"
