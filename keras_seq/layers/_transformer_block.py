@@ -3,11 +3,12 @@
 import keras
 
 from keras_seq.layers import _attention_utils as utils
+from keras_seq.layers._composite import CompositeLayer
 from keras_seq.layers.feed_forward import FeedForward
 from keras_seq.layers.multi_head_attention import MultiHeadAttention
 
 
-class TransformerBlock(keras.layers.Layer):
+class TransformerBlock(CompositeLayer):
     """Constructor, config, sublayers and the FFN sublayer of both blocks.
 
     Not public: `TransformerEncoderBlock` and `TransformerDecoderBlock`
@@ -45,13 +46,9 @@ class TransformerBlock(keras.layers.Layer):
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.supports_masking = True
-
-    def _build_self_attention_and_feed_forward(self, inputs_shape):
-        self._check_width("inputs", inputs_shape)
+        # Created here (a subclass may replace them), built in build().
         self.self_attention = self._attention("self_attention")
-        self.self_attention.build(inputs_shape, inputs_shape, inputs_shape)
         self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm")
-        self.self_attention_layer_norm.build(inputs_shape)
         self.self_attention_dropout = self._dropout("self_attention_dropout")
         self.feed_forward = FeedForward(
             self.d_model,
@@ -63,9 +60,16 @@ class TransformerBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="feed_forward",
         )
-        self.feed_forward.build(inputs_shape)
         self.feedforward_layer_norm = self._layer_norm("feedforward_layer_norm")
-        self.feedforward_layer_norm.build(inputs_shape)
+
+    def _build_self_attention_and_feed_forward(self, inputs_shape):
+        self._check_width("inputs", inputs_shape)
+        self.build_sublayer(
+            self.self_attention, inputs_shape, inputs_shape, inputs_shape
+        )
+        self.build_sublayer(self.self_attention_layer_norm, inputs_shape)
+        self.build_sublayer(self.feed_forward, inputs_shape)
+        self.build_sublayer(self.feedforward_layer_norm, inputs_shape)
 
     def _attention(self, name):
         return MultiHeadAttention(

@@ -4,10 +4,11 @@ import keras
 from keras import ops
 
 from keras_seq.layers import _attention_utils as utils
+from keras_seq.layers._composite import CompositeLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class BahdanauAttention(keras.layers.Layer):
+class BahdanauAttention(CompositeLayer):
     """Additive attention: `e_ts = v^T tanh(W_1 q_t + W_2 k_s)`.
 
         e_ts     = v^T tanh(W_1 q_t + W_2 k_s)        score of key s for query t
@@ -70,6 +71,9 @@ class BahdanauAttention(keras.layers.Layer):
         self.bias_initializer = bias_initializer
         self._input_dims = None
         self.supports_masking = True
+        self.w1 = self._dense(units, True, "w1")
+        self.w2 = self._dense(units, False, "w2")
+        self.v = self._dense(1, False, "v")
 
     def _dense(self, units, use_bias, name):
         return keras.layers.Dense(
@@ -82,12 +86,9 @@ class BahdanauAttention(keras.layers.Layer):
         )
 
     def build(self, query_shape, values_shape):
-        self.w1 = self._dense(self.units, True, "w1")
-        self.w1.build(query_shape)
-        self.w2 = self._dense(self.units, False, "w2")
-        self.w2.build(values_shape)
-        self.v = self._dense(1, False, "v")
-        self.v.build((None, self.units))
+        self.build_sublayer(self.w1, query_shape)
+        self.build_sublayer(self.w2, values_shape)
+        self.build_sublayer(self.v, (None, self.units))
         self._input_dims = (query_shape[-1], values_shape[-1])
 
     def call(self, query, values, mask=None):

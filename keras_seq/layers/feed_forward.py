@@ -3,10 +3,11 @@
 import keras
 
 from keras_seq.layers import _attention_utils as utils
+from keras_seq.layers._composite import CompositeLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class FeedForward(keras.layers.Layer):
+class FeedForward(CompositeLayer):
     """Position-wise feed-forward network: `FFN(x) = f(x W_1 + b_1) W_2 + b_2`.
 
     The same two Dense layers act on every position: `intermediate_dense`
@@ -61,6 +62,12 @@ class FeedForward(keras.layers.Layer):
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.supports_masking = True
+        # W_1: (d_in, dff) with activation f; W_2: (dff, d_model).
+        self.intermediate_dense = self._dense(dff, activation, "intermediate_dense")
+        self.output_dense = self._dense(d_model, None, "output_dense")
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="output_dropout"
+        )
 
     def _dense(self, units, activation, name):
         return keras.layers.Dense(
@@ -73,16 +80,8 @@ class FeedForward(keras.layers.Layer):
         )
 
     def build(self, inputs_shape):
-        # W_1: (d_in, dff) with activation f; W_2: (dff, d_model).
-        self.intermediate_dense = self._dense(
-            self.dff, self.activation, "intermediate_dense"
-        )
-        self.intermediate_dense.build(inputs_shape)
-        self.output_dense = self._dense(self.d_model, None, "output_dense")
-        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.dff,))
-        self.output_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="output_dropout"
-        )
+        self.build_sublayer(self.intermediate_dense, inputs_shape)
+        self.build_sublayer(self.output_dense, tuple(inputs_shape[:-1]) + (self.dff,))
         # Later calls with another last dimension get a ValueError naming us.
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: inputs_shape[-1]})
 

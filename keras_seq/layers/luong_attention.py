@@ -4,12 +4,13 @@ import keras
 from keras import ops
 
 from keras_seq.layers import _attention_utils as utils
+from keras_seq.layers._composite import CompositeLayer
 
 _SCORES = ("dot", "general", "concat")
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class LuongAttention(keras.layers.Layer):
+class LuongAttention(CompositeLayer):
     """Global attention with Luong's `dot`, `general` or `concat` score.
 
         score(h_t, h_s) = h_t^T h_s                        "dot"
@@ -85,6 +86,13 @@ class LuongAttention(keras.layers.Layer):
         self.kernel_initializer = kernel_initializer
         self._input_dims = None
         self.supports_masking = True
+        # "general"'s W_a is sized by the query (its units are d_q): it is
+        # created in build() unless a subclass sets `self.w_a` here first.
+        self.w_a = None
+        if score == "concat":
+            self.w_a_query = self._dense(units, "w_a_query")
+            self.w_a_key = self._dense(units, "w_a_key")
+            self.v_a = self._dense(1, "v_a")
 
     def _dense(self, units, name):
         return keras.layers.Dense(
@@ -105,15 +113,13 @@ class LuongAttention(keras.layers.Layer):
             )
         if self.score == "general":
             # W_a h_s: (d_v) -> (d_q)
-            self.w_a = self._dense(d_q, "w_a")
-            self.w_a.build(values_shape)
+            if self.w_a is None:
+                self.w_a = self._dense(d_q, "w_a")
+            self.build_sublayer(self.w_a, values_shape)
         elif self.score == "concat":
-            self.w_a_query = self._dense(self.units, "w_a_query")
-            self.w_a_query.build(query_shape)
-            self.w_a_key = self._dense(self.units, "w_a_key")
-            self.w_a_key.build(values_shape)
-            self.v_a = self._dense(1, "v_a")
-            self.v_a.build((None, self.units))
+            self.build_sublayer(self.w_a_query, query_shape)
+            self.build_sublayer(self.w_a_key, values_shape)
+            self.build_sublayer(self.v_a, (None, self.units))
         self._input_dims = (d_q, d_v)
 
     def call(self, query, values, mask=None):

@@ -7,10 +7,11 @@ import keras
 from keras import ops
 
 from keras_seq.layers import _attention_utils as utils
+from keras_seq.layers._composite import CompositeLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class MultiHeadAttention(keras.layers.Layer):
+class MultiHeadAttention(CompositeLayer):
     """Multi-head attention with masks, an additive bias and a key/value cache.
 
         MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O
@@ -133,6 +134,15 @@ class MultiHeadAttention(keras.layers.Layer):
         self.bias_initializer = bias_initializer
         self.supports_masking = True
         self._input_dims = None
+        # W^Q, W^K, W^V: (d_in, d_model); W^O: (d_model, d_model). Created
+        # here (a subclass may replace them in its `__init__`), built in build().
+        self.wq = self._projection("wq")
+        self.wk = self._projection("wk")
+        self.wv = self._projection("wv")
+        self.dense = self._projection("dense")
+        self.attention_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
 
     def _projection(self, name):
         return keras.layers.Dense(
@@ -147,18 +157,10 @@ class MultiHeadAttention(keras.layers.Layer):
     def build(self, q_shape, k_shape=None, v_shape=None):
         k_shape = q_shape if k_shape is None else k_shape
         v_shape = k_shape if v_shape is None else v_shape
-        # W^Q, W^K, W^V: (d_in, d_model); W^O: (d_model, d_model).
-        self.wq = self._projection("wq")
-        self.wq.build(q_shape)
-        self.wk = self._projection("wk")
-        self.wk.build(k_shape)
-        self.wv = self._projection("wv")
-        self.wv.build(v_shape)
-        self.dense = self._projection("dense")
-        self.dense.build(tuple(q_shape[:-1]) + (self.d_model,))
-        self._attention_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="attention_dropout"
-        )
+        self.build_sublayer(self.wq, q_shape)
+        self.build_sublayer(self.wk, k_shape)
+        self.build_sublayer(self.wv, v_shape)
+        self.build_sublayer(self.dense, tuple(q_shape[:-1]) + (self.d_model,))
         self._input_dims = (q_shape[-1], k_shape[-1], v_shape[-1])
 
     def initial_cache(self, batch_size, max_length):
@@ -223,7 +225,7 @@ class MultiHeadAttention(keras.layers.Layer):
             attention_mask = ops.expand_dims(attention_mask, 1)
         dropout = None
         if self.dropout > 0:
-            dropout = functools.partial(self._attention_dropout, training=training)
+            dropout = functools.partial(self.attention_dropout, training=training)
 
         # head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V), all heads at once: the
         # formula of `scaled_dot_product_attention`, written with einsum on the

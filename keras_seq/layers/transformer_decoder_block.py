@@ -101,18 +101,29 @@ class TransformerDecoderBlock(TransformerBlock):
           Normalization in the Transformer Architecture" (pre-LN).
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cross_attention = None
+
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         self._check_width("decoder_sequence", decoder_sequence_shape)
         self._build_self_attention_and_feed_forward(decoder_sequence_shape)
-        self.cross_attention = None
         if encoder_sequence_shape is None:
+            # Decoder-only: no cross-attention (a subclass's is dropped).
+            self.cross_attention = None
             return
         utils.check_rank(
             utils.describe(self), "encoder_sequence", encoder_sequence_shape, (3,)
         )
-        self.cross_attention = self._attention("cross_attention")
-        self.cross_attention.build(
-            decoder_sequence_shape, encoder_sequence_shape, encoder_sequence_shape
+        # Whether there is a cross-attention is known at the first call only:
+        # it is created here, unless a subclass created its own already.
+        if self.cross_attention is None:
+            self.cross_attention = self._attention("cross_attention")
+        self.build_sublayer(
+            self.cross_attention,
+            decoder_sequence_shape,
+            encoder_sequence_shape,
+            encoder_sequence_shape,
         )
         self.cross_attention_layer_norm = self._layer_norm("cross_attention_layer_norm")
         self.cross_attention_layer_norm.build(decoder_sequence_shape)
