@@ -246,7 +246,7 @@ def check_generation(
     """
     name = type(model).__name__
     key = model.generation_prompt_key
-    vocab_size = model._generation_vocab_size()
+    vocab_size = model.generation_vocabulary_size
     kwargs = dict(k=min(5, vocab_size), p=0.9, num_beams=num_beams, jit_compile=False)
 
     def generate(**more):

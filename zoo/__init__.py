@@ -1,10 +1,14 @@
 """The keras-seq model zoo: ready models built only from `keras_seq.layers`.
 
-Every family is one module of this package that defines:
+Every built-in family is one module of this package that defines:
 
     PRESETS: dict[str, dict]   plain hyperparameters per preset ("tiny" first)
-    build_model(**hparams) -> keras.Model   a built model
+    FACTS: dict                what it trains on and how it answers text
+                               (`zoo.family.Family`)
+    build_model(**hparams) -> keras.Model   a built model (a `ZooModel`)
 
+`register(name, build_model, presets, **facts)` adds a family from outside the
+package (the tools import it with `--module=`; see docs/extending.md).
 `build(name, preset, **overrides)` merges the overrides into the preset and
 calls the family's `build_model`; unknown names, presets or override keys are a
 `ValueError` that lists what exists.
@@ -18,12 +22,14 @@ Example:
 """
 
 import importlib
-import importlib.util
 
 import keras_seq  # noqa: F401  (sets the Keras backend before keras is imported)
+from zoo.base import ZooModel, dtype_policy_scope
+from zoo.family import Family
 
-# Family name -> module of this package. A family is listed once its module exists.
-_FAMILIES = (
+# The built-in families: name -> module of this package, which defines
+# `PRESETS`, `FACTS` and `build_model`.
+_BUILTIN = (
     "char_rnn",
     "rnn_classifier",
     "seq2seq_attention",
@@ -32,26 +38,73 @@ _FAMILIES = (
     "gpt",
     "t5",
 )
+# Families registered with `register` (users'), by name.
+_REGISTERED = {}
 
 
-def _module(name):
-    if name not in list_models():
+def register(name, build_model, presets, *, module=None, **facts):
+    """Registers a model family, so `zoo.build(name)` and the tools take it.
+
+    Args:
+        name: the family's name (not one of the built-in families).
+        build_model: `build_model(**hyperparameters) -> keras.Model`.
+        presets: `{preset: {hyperparameter: value}}`; `"tiny"` is the
+            default preset.
+        module: the module that defines the model's classes (default: the
+            module of `build_model`), imported before a `.keras` file of the
+            family is loaded.
+        **facts: the family's facts (`zoo.family`): `tasks`,
+            `default_sequence_length`, `text_interface`.
+
+    Returns:
+        The registered `zoo.family.Family`.
+
+    Raises:
+        ValueError: a name of a built-in family, or bad facts.
+    """
+    if name in _BUILTIN:
+        raise ValueError(f"zoo.register: {name!r} is a built-in zoo family.")
+    family = Family(
+        name=name,
+        build_model=build_model,
+        presets={k: dict(v) for k, v in presets.items()},
+        module=module or getattr(build_model, "__module__", None),
+        **facts,
+    )
+    _REGISTERED[name] = family
+    return family
+
+
+def family(name):
+    """The `Family` named `name` (its facts, presets and `build_model`)."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if name not in _BUILTIN:
         raise ValueError(f"Unknown zoo model {name!r}. Known models: {list_models()}.")
-    return importlib.import_module(f"zoo.{name}")
+    module = importlib.import_module(f"zoo.{name}")
+    return Family(
+        name=name,
+        build_model=module.build_model,
+        presets=module.PRESETS,
+        module=module.__name__,
+        **module.FACTS,
+    )
 
 
 def list_models():
-    """Returns the names of the model families, sorted."""
-    found = []
-    for name in _FAMILIES:
-        if importlib.util.find_spec(f"zoo.{name}") is not None:
-            found.append(name)
-    return sorted(found)
+    """Returns the names of the model families (built-in and registered)."""
+    return sorted(set(_BUILTIN) | set(_REGISTERED))
+
+
+def families_for_task(task):
+    """The families that train on `task`: built-ins in zoo order, then users'."""
+    names = [*_BUILTIN, *sorted(_REGISTERED)]
+    return tuple(n for n in names if family(n).batch_format(task) is not None)
 
 
 def presets(name):
     """Returns `{preset_name: hyperparameters}` for the family `name` (a copy)."""
-    return {k: dict(v) for k, v in _module(name).PRESETS.items()}
+    return {k: dict(v) for k, v in family(name).presets.items()}
 
 
 def preset_config(name, preset="tiny", **overrides):
@@ -73,19 +126,29 @@ def preset_config(name, preset="tiny", **overrides):
     return config
 
 
-def build(name, preset="tiny", **overrides):
+def build(name, preset="tiny", dtype=None, **overrides):
     """Builds the zoo model `name` from `preset`, with `overrides` applied.
 
     Args:
         name: a family from `list_models()`.
         preset: a preset of that family, from `presets(name)`.
+        dtype: optional dtype policy of the model (e.g. `"mixed_float16"`);
+            default: Keras's global policy. The global policy is unchanged.
         **overrides: hyperparameters that replace the preset's.
 
     Returns:
         A built `keras.Model`.
     """
     config = preset_config(name, preset, **overrides)
-    return _module(name).build_model(**config)
+    with dtype_policy_scope(dtype):
+        return family(name).build_model(**config)
+
+
+def import_family_module(name):
+    """Imports the module defining family `name` (registers its classes)."""
+    module = family(name).module
+    if module:
+        importlib.import_module(module)
 
 
 def load(path, compile=False):
@@ -97,8 +160,20 @@ def load(path, compile=False):
     import keras
 
     for name in list_models():
-        importlib.import_module(f"zoo.{name}")
+        import_family_module(name)
     return keras.saving.load_model(path, compile=compile, safe_mode=True)
 
 
-__all__ = ["build", "list_models", "load", "preset_config", "presets"]
+__all__ = [
+    "Family",
+    "ZooModel",
+    "build",
+    "families_for_task",
+    "family",
+    "import_family_module",
+    "list_models",
+    "load",
+    "preset_config",
+    "presets",
+    "register",
+]

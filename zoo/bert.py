@@ -58,6 +58,7 @@ import keras
 from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerEncoderBlock
+from zoo.base import ZooModel
 
 PRESETS = {
     "tiny": {
@@ -95,6 +96,13 @@ PRESETS = {
     },
 }
 
+# What the family trains on and how it answers text (zoo.family.Family).
+FACTS = dict(
+    tasks={"language_model": "masked_lm", "classification": "cls_sep_classification"},
+    default_sequence_length=128,
+    text_interface="classifier",
+)
+
 LAYER_NORM_EPSILON = 1e-12
 
 
@@ -131,7 +139,7 @@ class LogitsBias(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class Bert(keras.Model):
+class Bert(ZooModel):
     """BERT with a masked-LM head (`num_classes=0`) or a classifier head.
 
     See the module docstring (the model card) for the architecture, the inputs
@@ -278,25 +286,6 @@ class Bert(keras.Model):
         self.max_sequence_length = max_sequence_length
         self.num_segments = num_segments
         self.num_classes = num_classes
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-            "num_classes": self.num_classes,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _check_hparams(**hparams):

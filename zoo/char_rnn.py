@@ -57,6 +57,7 @@ from keras import ops
 
 from keras_seq.data.truncated_bptt import truncated_bptt_batches  # noqa: F401
 from keras_seq.layers import GRU, LSTM, SimpleRNN
+from zoo.base import ZooModel
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -92,11 +93,18 @@ PRESETS = {
     },
 }
 
+# What the family trains on and how it answers text (zoo.family.Family).
+FACTS = dict(
+    tasks={"language_model": "causal_lm", "tagging": "tagging"},
+    default_sequence_length=100,
+    text_interface="language_model",
+)
+
 RECURRENT_LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class CharRNN(GenerationMixin, keras.Model):
+class CharRNN(GenerationMixin, ZooModel):
     """A stacked recurrent language model over characters or bytes.
 
     See the module docstring (the model card) for the architecture, the inputs,
@@ -194,24 +202,6 @@ class CharRNN(GenerationMixin, keras.Model):
         self.dropout = dropout
         self.stateful = stateful
         self.batch_size = batch_size
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "cell": self.cell,
-            "num_layers": self.num_layers,
-            "embedding_dim": self.embedding_dim,
-            "hidden_dim": self.hidden_dim,
-            "dropout": self.dropout,
-            "stateful": self.stateful,
-            "batch_size": self.batch_size,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     # === Stateful training ===
 

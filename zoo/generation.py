@@ -125,7 +125,7 @@ class GenerationMixin:
         key = self.generation_prompt_key
         inputs = self._generation_inputs(inputs)
         prompt = inputs.pop(key)
-        vocab_size = self._generation_vocab_size()
+        vocab_size = self.generation_vocabulary_size
         lengths = _check_prompt(name, key, prompt, vocab_size)
         max_length = _check_max_length(name, max_length, lengths, self)
         stop_token_ids = _check_stop_ids(name, stop_token_ids, vocab_size)
@@ -141,24 +141,20 @@ class GenerationMixin:
                 f"got prompt lengths {lengths.tolist()}."
             )
 
-        sampler_key, make_sampler = _sampler_factory(
+        sampler_key, factory = _sampler_spec(
             name, sampler, temperature, k, p, num_beams, seed, vocab_size
         )
         fn_key = (sampler_key, stop_token_ids, bool(use_cache), bool(jit_compile))
         functions = _GENERATE_FUNCTIONS.setdefault(self, {})
         if fn_key not in functions:
-            sampler_obj = make_sampler()
-            fn = tf.function(
-                _generate_step_fn(
-                    weakref.ref(self), sampler_obj, stop_token_ids, use_cache
-                ),
-                jit_compile=jit_compile,
-                reduce_retracing=True,
+            sampler_obj = factory()
+            fn = self.make_generate_function(
+                sampler_obj, stop_token_ids, use_cache, jit_compile=jit_compile
             )
             functions[fn_key] = (fn, sampler_obj)
         fn, sampler_obj = functions[fn_key]
         if isinstance(sampler, str) and seed is not None:
-            _reseed(sampler_obj, seed)
+            seed_sampler(sampler_obj, seed)
 
         buffer = np.zeros((prompt.shape[0], max_length), dtype="int32")
         width = min(prompt.shape[1], max_length)
@@ -229,11 +225,76 @@ class GenerationMixin:
                 )
         return {k: v.astype("int32") for k, v in inputs.items()}
 
-    def _generation_vocab_size(self):
+    @property
+    def generation_vocabulary_size(self):
+        """The number of token ids the model scores (its logits' last axis)."""
         vocab_size = getattr(self, "vocabulary_size", None)
         if vocab_size is None:
             vocab_size = self.outputs[0].shape[-1]
         return int(vocab_size)
+
+    # === Public building blocks of `generate` (as keras-hub's CausalLM) ===
+
+    def make_sampler(
+        self, sampler="greedy", temperature=1.0, k=5, p=0.9, num_beams=4, seed=None
+    ):
+        """A new keras-hub sampler, checked against this model.
+
+        Args:
+            sampler: `"greedy"`, `"top_k"`, `"top_p"`, `"beam"` or a
+                `keras_hub.samplers.Sampler` instance (returned as is).
+            temperature, k, p, num_beams, seed: as in `generate`.
+
+        Returns:
+            A `keras_hub.samplers.Sampler`.
+
+        Raises:
+            ValueError: an unknown sampler or an argument out of range.
+        """
+        _, factory = _sampler_spec(
+            type(self).__name__,
+            sampler,
+            temperature,
+            k,
+            p,
+            num_beams,
+            seed,
+            self.generation_vocabulary_size,
+        )
+        return factory()
+
+    def make_generate_function(
+        self, sampler, stop_token_ids=None, use_cache=True, jit_compile=None
+    ):
+        """The decoding loop of `generate` for one sampler, as a function.
+
+        `fn(other_inputs, token_ids, start)` takes the model's other inputs
+        (dict of `(B, ...)` int tensors; `{}` for a language model), the token
+        buffer `(B, max_length)` (right-padded prompts, pad 0) and the first
+        position to generate (int32 scalar: the shortest prompt's length), and
+        returns the token ids `(B, max_length)`. It is made of TensorFlow ops
+        only, so it can be traced into a SavedModel signature
+        (`keras_seq.export` does that).
+
+        Args:
+            sampler: a `keras_hub.samplers.Sampler` (see `make_sampler`).
+            stop_token_ids: optional tuple of ids that finish a row; the
+                positions after it are pad (0).
+            use_cache: feed one token per step through the cache, or rerun
+                the model on the whole prefix.
+            jit_compile: `None` returns the plain function (to trace into
+                another graph); `True`/`False` returns it as a `tf.function`
+                compiled with or without XLA.
+        """
+        fn = _generate_step_fn(
+            weakref.ref(self),
+            sampler,
+            None if stop_token_ids is None else tuple(stop_token_ids),
+            use_cache,
+        )
+        if jit_compile is None:
+            return fn
+        return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
 
 def _generate_step_fn(model_ref, sampler, stop_token_ids, use_cache):
@@ -347,7 +408,7 @@ def _check_stop_ids(name, stop_token_ids, vocab_size):
     return ids
 
 
-def _sampler_factory(name, sampler, temperature, k, p, num_beams, seed, vocab_size):
+def _sampler_spec(name, sampler, temperature, k, p, num_beams, seed, vocab_size):
     """Returns (a hashable key for the compiled function, a sampler factory)."""
     if isinstance(sampler, keras_hub.samplers.Sampler):
         unsupported = (
@@ -402,12 +463,16 @@ def _sampler_factory(name, sampler, temperature, k, p, num_beams, seed, vocab_si
     )
 
 
-def _reseed(sampler, seed):
-    """Restarts the sampler's random stream at `seed`."""
+def seed_sampler(sampler, seed):
+    """Restarts `sampler`'s random stream at `seed` (int or int tensor).
+
+    Samplers without randomness (greedy, beam) are left as they are.
+    """
     generator = getattr(sampler, "seed_generator", None)
     if generator is not None:
         state = generator.state
-        state.assign(ops.convert_to_tensor([seed, 0], dtype=state.dtype))
+        seed = ops.cast(seed, state.dtype)
+        state.assign(ops.stack([seed, ops.zeros_like(seed)]))
 
 
 def _mask_pad_logit(logits):
@@ -425,4 +490,4 @@ def _pad_after_stop(tokens, stop_token_ids, prompt_mask):
     return ops.where(after_stop, ops.zeros_like(tokens), tokens)
 
 
-__all__ = ["SAMPLERS", "GenerationMixin"]
+__all__ = ["SAMPLERS", "GenerationMixin", "seed_sampler"]

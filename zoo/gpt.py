@@ -41,6 +41,7 @@ import keras
 from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerDecoderBlock
+from zoo.base import ZooModel
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -82,6 +83,13 @@ PRESETS = {
     ),
 }
 
+# What the family trains on and how it answers text (zoo.family.Family).
+FACTS = dict(
+    tasks={"language_model": "causal_lm", "tagging": "tagging"},
+    default_sequence_length=128,
+    text_interface="language_model",
+)
+
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
 def gelu_approximate(x):
@@ -93,7 +101,7 @@ def gelu_approximate(x):
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class GPT(GenerationMixin, keras.Model):
+class GPT(GenerationMixin, ZooModel):
     """A GPT / GPT-2 causal language model (see the module's model card).
 
         h_0 = E[x] + P[0 : T]
@@ -243,26 +251,10 @@ class GPT(GenerationMixin, keras.Model):
             x = self.layer_norm(x)
         return self.token_embedding(x, reverse=True), ops.stack(caches, axis=1)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "max_sequence_length": self.max_sequence_length,
-            "num_layers": self.num_layers,
-            "d_model": self.d_model,
-            "num_heads": self.num_heads,
-            "dff": self.dff,
-            "dropout": self.dropout,
-            "normalize_first": self.normalize_first,
-            "tie_embeddings": self.tie_embeddings,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        }
-
 
 def build_model(**hparams):
     """Builds a `GPT` from plain hyperparameters (a preset's)."""
     return GPT(**hparams)
 
 
-__all__ = ["GPT", "PRESETS", "build_model", "gelu_approximate"]
+__all__ = ["GPT", "FACTS", "PRESETS", "build_model", "gelu_approximate"]

@@ -55,6 +55,7 @@ import keras
 from keras import ops
 
 from keras_seq.layers import GRU, LSTM, BahdanauAttention, SimpleRNN
+from zoo.base import ZooModel
 
 PRESETS = {
     "tiny": {
@@ -98,12 +99,19 @@ PRESETS = {
     },
 }
 
+# What the family trains on and how it answers text (zoo.family.Family).
+FACTS = dict(
+    tasks={"classification": "classification", "regression": "regression"},
+    default_sequence_length=256,
+    text_interface="classifier",
+)
+
 RECURRENT_LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 POOLINGS = ("last", "mean", "max", "attention")
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class RNNClassifier(keras.Model):
+class RNNClassifier(ZooModel):
     """A (bidirectional) recurrent encoder with pooling and a Dense classifier.
 
     See the module docstring (the model card) for the architecture, the
@@ -235,27 +243,6 @@ class RNNClassifier(keras.Model):
         # "max": s = max over the real steps (an all-pad row gives 0)
         s = ops.max(ops.where(m, h, ops.full_like(h, -1e4)), axis=1)
         return ops.where(ops.any(padding_mask, axis=1, keepdims=True), s, 0.0)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "num_classes": self.num_classes,
-            "cell": self.cell,
-            "bidirectional": self.bidirectional,
-            "num_layers": self.num_layers,
-            "embedding_dim": self.embedding_dim,
-            "hidden_dim": self.hidden_dim,
-            "pooling": self.pooling,
-            "attention_units": self.attention_units,
-            "dropout": self.dropout,
-            "input_features": self.input_features,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _check_hparams(**hp):

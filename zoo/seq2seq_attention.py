@@ -86,6 +86,7 @@ from keras_seq.layers import (
     LSTMCell,
     LuongAttention,
 )
+from zoo.base import ZooModel
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -135,6 +136,13 @@ PRESETS = {
         "dropout": 0.2,
     },
 }
+
+# What the family trains on and how it answers text (zoo.family.Family).
+FACTS = dict(
+    tasks={"seq2seq": "seq2seq"},
+    default_sequence_length=None,
+    text_interface="seq2seq",
+)
 
 CELLS = {"gru": (GRU, GRUCell), "lstm": (LSTM, LSTMCell)}
 ATTENTIONS = ("bahdanau", "luong_dot", "luong_general", "luong_concat")
@@ -337,7 +345,7 @@ class AttentionDecoderCell(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class Seq2SeqAttention(GenerationMixin, keras.Model):
+class Seq2SeqAttention(GenerationMixin, ZooModel):
     """An RNN encoder-decoder with Bahdanau or Luong attention.
 
     See the module docstring (the model card) for the architecture, the
@@ -512,16 +520,6 @@ class Seq2SeqAttention(GenerationMixin, keras.Model):
         if not self.decoder_cell.is_luong:
             decoder_outputs = ops.concatenate([decoder_outputs, y], axis=-1)
         return self.logits_dense(self.output_dropout(decoder_outputs))
-
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-        for key in PRESETS["tiny"]:
-            config[key] = getattr(self, key)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     # === Generation contract (zoo.generation) ===
 

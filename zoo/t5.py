@@ -65,6 +65,7 @@ from keras_seq.layers import (
     RelativePositionBias,
     RMSNormalization,
 )
+from zoo.base import ZooModel
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -108,6 +109,13 @@ PRESETS = {
         "end_token_id": 2,
     },
 }
+
+# What the family trains on and how it answers text (zoo.family.Family).
+FACTS = dict(
+    tasks={"seq2seq": "seq2seq", "language_model": "span_corruption"},
+    default_sequence_length=128,
+    text_interface="seq2seq",
+)
 
 
 def _normal(stddev):
@@ -221,7 +229,7 @@ class _T5Layer:
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class T5(GenerationMixin, keras.Model):
+class T5(GenerationMixin, ZooModel):
     """T5 encoder-decoder (version 1.0) returning next-token logits.
 
     See the module docstring (the model card) for the architecture, the inputs,
@@ -438,27 +446,6 @@ class T5(GenerationMixin, keras.Model):
             updated.append(layer_cache)
         logits = self._logits(x)
         return logits, {**cache, "self": ops.stack(updated, axis=1)}
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "relative_attention_num_buckets": self.relative_attention_num_buckets,
-            "relative_attention_max_distance": self.relative_attention_max_distance,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "start_token_id": self.start_token_id,
-            "end_token_id": self.end_token_id,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _attention_mask(token_ids):

@@ -48,6 +48,7 @@ from keras_seq.layers import (
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
+from zoo.base import ZooModel
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -94,9 +95,16 @@ PRESETS = {
     ),
 }
 
+# What the family trains on and how it answers text (zoo.family.Family).
+FACTS = dict(
+    tasks={"seq2seq": "seq2seq"},
+    default_sequence_length=None,
+    text_interface="seq2seq",
+)
+
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class Transformer(GenerationMixin, keras.Model):
+class Transformer(GenerationMixin, ZooModel):
     """The Transformer encoder-decoder (see the module's model card).
 
         x_0 = sqrt(d) E[source] + PE            y_0 = sqrt(d) E[target_in] + PE
@@ -336,28 +344,10 @@ class Transformer(GenerationMixin, keras.Model):
         cache = {**cache, "self_attention": ops.stack(self_caches, axis=1)}
         return self._logits(y), cache
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "max_sequence_length": self.max_sequence_length,
-            "num_layers": self.num_layers,
-            "d_model": self.d_model,
-            "num_heads": self.num_heads,
-            "dff": self.dff,
-            "dropout": self.dropout,
-            "normalize_first": self.normalize_first,
-            "tie_embeddings": self.tie_embeddings,
-            "start_token_id": self.start_token_id,
-            "end_token_id": self.end_token_id,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        }
-
 
 def build_model(**hparams):
     """Builds a `Transformer` from plain hyperparameters (a preset's)."""
     return Transformer(**hparams)
 
 
-__all__ = ["PRESETS", "Transformer", "build_model"]
+__all__ = ["FACTS", "PRESETS", "Transformer", "build_model"]

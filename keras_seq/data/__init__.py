@@ -56,12 +56,12 @@ split, `save_tokenizer` / `load_tokenizer` keep it in a directory for export.
 
 from keras_seq.data import builders, local_files, tfds_adapters
 from keras_seq.data.dataset import (
-    FAMILIES,
-    FAMILY_TASKS,
+    BATCH_FORMATS,
     TASK_KEYS,
     DataError,
     SeqDataset,
     families_for_task,
+    resolve_family,
 )
 from keras_seq.data.pipelines import check_fit, dataset_tokenizer, make_batches
 from keras_seq.data.registry import list_datasets, load_dataset, load_embedded
@@ -72,8 +72,7 @@ from keras_seq.data.truncated_bptt import truncated_bptt_batches
 from keras_seq.data.vocab_training import train_tokenizer
 
 __all__ = [
-    "FAMILIES",
-    "FAMILY_TASKS",
+    "BATCH_FORMATS",
     "TASK_KEYS",
     "ByteTokenizer",
     "CharTokenizer",
@@ -92,6 +91,7 @@ __all__ = [
     "load_embedded",
     "load_tokenizer",
     "make_batches",
+    "resolve_family",
     "save_tokenizer",
     "tfds_adapters",
     "train_tokenizer",

@@ -23,18 +23,19 @@ TASK_KEYS = {
     "tagging": ("inputs", "targets"),
 }
 
-# The zoo's model families and the tasks each trains on.
-FAMILY_TASKS = {
-    "char_rnn": ("language_model", "tagging"),
-    "rnn_classifier": ("classification", "regression"),
-    "seq2seq_attention": ("seq2seq",),
-    "transformer": ("seq2seq",),
-    "t5": ("seq2seq", "language_model"),
-    "bert": ("language_model", "classification"),
-    "gpt": ("language_model", "tagging"),
+# The batch formats `make_batches` makes, and the task of the data each reads.
+# A model family declares which format it takes for each task it trains on
+# (its `tasks` fact, see `zoo.family`); this package knows no family by name.
+BATCH_FORMATS = {
+    "causal_lm": "language_model",  # next-token windows: x token_ids, y ids
+    "span_corruption": "language_model",  # T5's denoising: encoder/decoder ids
+    "masked_lm": "language_model",  # BERT's MLM: token/segment ids, positions
+    "seq2seq": "seq2seq",  # teacher forcing: encoder/decoder ids, y ids
+    "classification": "classification",  # token_ids, y label
+    "cls_sep_classification": "classification",  # <cls> ids <sep>, segment_ids
+    "tagging": "tagging",  # token_ids, one target id per step
+    "regression": "regression",  # features, y float
 }
-
-FAMILIES = tuple(FAMILY_TASKS)
 
 SPLITS = ("train", "validation", "test")
 
@@ -43,9 +44,31 @@ class DataError(ValueError):
     """Bad data or a bad dataset request; the message names what is at fault."""
 
 
+def resolve_family(family):
+    """A model family: the object itself, or its name looked up in the zoo.
+
+    A family is any object with `name`, `tasks` (`{task: batch format}`) and
+    `default_sequence_length` (`zoo.family.Family`). Names are resolved
+    through the zoo's registry (`zoo.family`), imported here lazily: this
+    package depends on no zoo family.
+    """
+    if not isinstance(family, str):
+        return family
+    import zoo
+
+    try:
+        return zoo.family(family)
+    except ValueError:
+        raise DataError(
+            f"Unknown model family {family!r}; families are {zoo.list_models()}."
+        ) from None
+
+
 def families_for_task(task):
-    """Returns the model families that train on `task`, in zoo order."""
-    return tuple(f for f, tasks in FAMILY_TASKS.items() if task in tasks)
+    """The names of the model families that train on `task` (from the zoo)."""
+    import zoo
+
+    return zoo.families_for_task(task)
 
 
 @dataclasses.dataclass

@@ -8,21 +8,24 @@ everywhere (our tokenizers never emit it), so models derive their masks as
 names). `B` is the batch, `T`/`S` lengths (the longest in the batch, or
 `sequence_length` for LM windows).
 
-By family and task (x keys, without the optional masks; y; sample_weight):
+The batches depend on the batch format the family declares for the
+dataset's task (`family.tasks`, see `zoo.family`; `BATCH_FORMATS`). By format
+(x keys, without the optional masks; y; sample_weight), with the built-in
+families that take it:
 
-- char_rnn, gpt / language_model or tagging: `token_ids` (B, T) int32;
+- `causal_lm` (char_rnn, gpt) or `tagging`: `token_ids` (B, T) int32;
   next-token (or per-step) ids (B, T); (B, T) ones.
-- rnn_classifier / classification: `token_ids` (B, T); label (B,) int32;
+- `classification` (rnn_classifier): `token_ids` (B, T); label (B,) int32;
   none.
-- rnn_classifier / regression: `features` (B, T, F) float32; target (B,)
+- `regression` (rnn_classifier): `features` (B, T, F) float32; target (B,)
   float32; none.
-- seq2seq_attention, transformer, t5 / seq2seq (and t5 / language_model by
-  span corruption): `encoder_token_ids` (B, S), `decoder_token_ids` (B, T);
+- `seq2seq` (seq2seq_attention, transformer, t5) and `span_corruption` (t5
+  on text): `encoder_token_ids` (B, S), `decoder_token_ids` (B, T);
   targets (B, T); (B, T).
-- bert / language_model: `token_ids`, `segment_ids` (B, T),
+- `masked_lm` (bert): `token_ids`, `segment_ids` (B, T),
   `mask_positions` (B, M) int32; `mask_ids` (B, M); `mask_weights` (B, M).
-- bert / classification: `token_ids`, `segment_ids` (B, T); label (B,);
-  none.
+- `cls_sep_classification` (bert): `token_ids`, `segment_ids` (B, T); label
+  (B,); none.
 
 Seq2seq (teacher forcing): encoder ids are the source tokens then `</s>`;
 decoder inputs are `<s>` then the target tokens; targets are the target
@@ -34,7 +37,7 @@ by `seed` and the block index.
 
 Pipeline order: tokenize -> (cache) -> shuffle with `seed` (train by
 default) -> pad to the longest in the batch, or bucket by length with
-`bucket_boundaries` -> prefetch. `stateful=True` (char_rnn/gpt LM) lays the
+`bucket_boundaries` -> prefetch. `stateful=True` (`causal_lm`) lays the
 text out as `batch_size` contiguous streams, so row `i` of batch `k + 1`
 continues row `i` of batch `k` (truncated BPTT), without shuffling.
 """
@@ -42,7 +45,7 @@ continues row `i` of batch `k` (truncated BPTT), without shuffling.
 import numpy as np
 import tensorflow as tf
 
-from keras_seq.data.dataset import FAMILIES, FAMILY_TASKS, DataError
+from keras_seq.data.dataset import BATCH_FORMATS, DataError, resolve_family
 from keras_seq.data.masking import check_sentinels, mlm_masker, span_corruption
 from keras_seq.data.tokenizers import CharTokenizer
 from keras_seq.data.truncated_bptt import truncated_bptt_batches
@@ -52,29 +55,35 @@ AUTOTUNE = tf.data.AUTOTUNE
 # AutoGraph makes the first trace of a keras-hub tokenizer ~10x faster.
 _plain = tf.autograph.experimental.do_not_convert
 SHUFFLE_BUFFER = 10_000
-DEFAULT_SEQUENCE_LENGTH = {
-    "char_rnn": 100,
-    "gpt": 128,
-    "rnn_classifier": 256,
-    "bert": 128,
-    "t5": 128,
-    "seq2seq_attention": None,
-    "transformer": None,
-}
+# The shortest sequence_length of a format (room for <cls> and <sep>).
+MIN_SEQUENCE_LENGTH = {"masked_lm": 3, "cls_sep_classification": 3}
 
 
 def check_fit(family, dataset):
-    """Raises `DataError` unless `family` trains on `dataset`'s task."""
-    if family not in FAMILY_TASKS:
-        raise DataError(
-            f"Unknown model family {family!r}; families are {list(FAMILIES)}."
-        )
-    if dataset.task not in FAMILY_TASKS[family]:
+    """Raises `DataError` unless `family` trains on `dataset`'s task.
+
+    Args:
+        family: a family (`zoo.family.Family`) or its name.
+        dataset: a `SeqDataset`.
+
+    Returns:
+        The batch format the family takes for the dataset's task.
+    """
+    family = resolve_family(family)
+    fmt = family.tasks.get(dataset.task)
+    if fmt is None:
         raise DataError(
             f"Dataset {dataset.name!r} (task {dataset.task}) does not fit model "
-            f"family {family!r}, which trains on {list(FAMILY_TASKS[family])}; "
+            f"family {family.name!r}, which trains on {list(family.tasks)}; "
             f"{dataset.name!r} fits: {', '.join(dataset.families)}."
         )
+    if fmt not in BATCH_FORMATS or BATCH_FORMATS[fmt] != dataset.task:
+        raise DataError(
+            f"Model family {family.name!r} declares batch format {fmt!r} for "
+            f"task {dataset.task!r}; the formats of that task are "
+            f"{[f for f, t in BATCH_FORMATS.items() if t == dataset.task]}."
+        )
+    return fmt
 
 
 def dataset_tokenizer(dataset):
@@ -256,31 +265,29 @@ def _with_masks(finish, padding_masks):
     return without_masks
 
 
-def _examples(family, dataset, ds, tokenizer, length, seed, options):
+def _examples(fmt, dataset, ds, tokenizer, length, seed, options):
     """(per-example dataset, key whose length buckets it, finish function)."""
-    task = dataset.task
-    if task == "regression":
+    if fmt == "regression":
         return ds, None, _regression_finish
-    if task == "tagging":
+    if fmt == "tagging":
         ds = ds.map(
             _plain(lambda ex: {"token_ids": ex["inputs"], "targets": ex["targets"]})
         )
         return ds, None, _lm_finish
     tokenizer = _need_tokenizer(dataset, tokenizer)
-    if task == "seq2seq":
+    if fmt == "seq2seq":
         return (
             _seq2seq_examples(ds, tokenizer, length),
             "encoder_token_ids",
             _seq2seq_finish,
         )
-    if task == "classification":
-        bert = family == "bert"
+    if fmt in ("classification", "cls_sep_classification"):
+        bert = fmt == "cls_sep_classification"
         ds = _classification_examples(ds, tokenizer, length, bert)
         return ds, "token_ids", _classifier_finish(bert)
-    # language_model
-    if family in ("char_rnn", "gpt"):
+    if fmt == "causal_lm":
         return _lm_examples(ds, tokenizer, length), None, _lm_finish
-    if family == "t5":
+    if fmt == "span_corruption":
         _positive("sequence_length", length, 2)
         ds = _span_corruption_examples(
             ds,
@@ -291,6 +298,7 @@ def _examples(family, dataset, ds, tokenizer, length, seed, options):
             options["mean_noise_span_length"],
         )
         return ds, None, _seq2seq_finish
+    # masked_lm
     masker = mlm_masker(
         tokenizer, options["mask_rate"], max(1, round(length * options["mask_rate"]))
     )
@@ -320,7 +328,9 @@ def make_batches(
     """Returns the `tf.data.Dataset` of batches `family` trains on.
 
     Args:
-        family: a zoo model family (`keras_seq.data.FAMILIES`).
+        family: a model family (`zoo.family.Family`) or its name (resolved
+            through the zoo's registry): the batch format it declares for the
+            dataset's task decides the batches.
         dataset: a `SeqDataset` (from `load_dataset`).
         split: `"train"`, `"validation"` or `"test"`.
         tokenizer: a `keras_seq.data` tokenizer; defaults to the vocabulary
@@ -329,7 +339,8 @@ def make_batches(
         batch_size: examples per batch.
         sequence_length: LM window / BERT / T5 block length, or the most
             tokens kept per text (classification, seq2seq source and target);
-            defaults per family (`DEFAULT_SEQUENCE_LENGTH`; `None`: keep all).
+            defaults to the family's `default_sequence_length` (`None`: keep
+            all).
         shuffle: shuffle examples; defaults to `split == "train"`.
         seed: shuffle seed (and T5's span seed); the same seed gives the same
             batches in the same order, epoch after epoch.
@@ -337,7 +348,7 @@ def make_batches(
             examples (`tf.data.Dataset.bucket_by_sequence_length`); `None`
             pads each batch to its longest example.
         drop_remainder: drop the last partial batch.
-        stateful: char_rnn / gpt LM only: contiguous streams per batch row.
+        stateful: `causal_lm` batches only: contiguous streams per batch row.
         cache: cache the tokenized examples in memory.
         mask_rate: BERT's token selection rate.
         noise_density: T5's corrupted fraction.
@@ -349,15 +360,20 @@ def make_batches(
             lists the families that do), an unknown family or split, a
             vocabulary without the special tokens the family needs.
     """
-    check_fit(family, dataset)
+    family = resolve_family(family)
+    fmt = check_fit(family, dataset)
     _positive("batch_size", batch_size)
-    length = sequence_length or DEFAULT_SEQUENCE_LENGTH[family]
+    length = sequence_length or family.default_sequence_length
     if length is not None:
-        _positive("sequence_length", length, 3 if family == "bert" else 1)
+        _positive("sequence_length", length, MIN_SEQUENCE_LENGTH.get(fmt, 1))
     ds = dataset.split(split)
     if stateful:
-        if family not in ("char_rnn", "gpt") or dataset.task != "language_model":
-            raise DataError("stateful=True is for char_rnn/gpt on language_model data.")
+        if fmt != "causal_lm":
+            raise DataError(
+                "stateful=True is for causal language models (batch format "
+                f"causal_lm) on language_model data; {family.name!r} takes "
+                f"{fmt} batches of {dataset.name!r}."
+            )
         tokenizer = _need_tokenizer(dataset, tokenizer)
         ds = _stateful_lm(ds, tokenizer, length, batch_size)
         return ds.map(_plain(_with_masks(_lm_finish, padding_masks))).prefetch(AUTOTUNE)
@@ -367,7 +383,7 @@ def make_batches(
         "mean_noise_span_length": mean_noise_span_length,
     }
     ds, length_key, finish = _examples(
-        family, dataset, ds, tokenizer, length, seed, options
+        fmt, dataset, ds, tokenizer, length, seed, options
     )
     if cache:
         ds = ds.cache()

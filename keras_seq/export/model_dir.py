@@ -6,19 +6,19 @@ data, `tokenizer/`. `load_run(model_dir)` gives a `Run` with the model, the
 tokenizer and what the export needs to know about them: the kind of text
 interface the model has (`Run.kind`) and its lengths.
 
-Kinds:
+Kinds: the family's `text_interface` (see `zoo.family`) where the run has a
+tokenizer and the model takes the inputs of that interface, else `"ids"`:
 
-- `"language_model"`: char_rnn and gpt on text: prompt in, continuation out.
-- `"seq2seq"`: seq2seq_attention, transformer and t5 with a tokenizer: source
+- `"language_model"` (char_rnn and gpt on text): prompt in, continuation out.
+- `"seq2seq"` (seq2seq_attention, transformer and t5 with a tokenizer): source
   text in, target text out.
-- `"classifier"`: rnn_classifier and bert on labeled text: text in, label and
+- `"classifier"` (rnn_classifier and bert on labeled text): text in, label and
   scores out.
 - `"ids"`: everything else (no tokenizer, BERT masked LM, regression): token
   ids or features in, model outputs out; no text signature.
 """
 
 import dataclasses
-import importlib
 import json
 import os
 
@@ -28,12 +28,15 @@ import tensorflow as tf
 
 import zoo
 from keras_seq import data as seq_data
-from keras_seq.data.pipelines import DEFAULT_SEQUENCE_LENGTH
 
-LANGUAGE_MODELS = ("char_rnn", "gpt")
-SEQ2SEQ_MODELS = ("seq2seq_attention", "transformer", "t5")
-CLASSIFIERS = ("rnn_classifier", "bert")
 KINDS = ("language_model", "seq2seq", "classifier", "ids")
+# The model inputs (sorted) a text interface feeds, by the family's batch
+# format for the text task.
+INTERFACE_INPUTS = {
+    "language_model": [["token_ids"]],
+    "seq2seq": [["decoder_token_ids", "encoder_token_ids"]],
+    "classifier": [["token_ids"], ["segment_ids", "token_ids"]],
+}
 # The generation buffer when neither the run nor the flags give a length.
 FALLBACK_LENGTH = 64
 
@@ -67,6 +70,11 @@ class Run:
     _dataset: object = None
 
     @property
+    def facts(self):
+        """The zoo family's facts (`zoo.family.Family`)."""
+        return zoo.family(self.family)
+
+    @property
     def generative(self):
         """Whether the model generates text (`serve_text` runs a decode loop)."""
         return self.kind in ("language_model", "seq2seq")
@@ -83,10 +91,8 @@ class Run:
 
     def default_length(self):
         """The run's sequence length, capped by the model's positions."""
-        length = self.config.get("sequence_length") or DEFAULT_SEQUENCE_LENGTH.get(
-            self.family
-        )
-        length = length or FALLBACK_LENGTH
+        length = self.config.get("sequence_length")
+        length = length or self.facts.default_sequence_length or FALLBACK_LENGTH
         if self.max_sequence_length:
             length = min(length, self.max_sequence_length)
         return int(length)
@@ -94,9 +100,8 @@ class Run:
     def source_length(self):
         """The most source tokens a seq2seq model read in training (`None`:
         all), before the `</s>` the pipeline appends."""
-        length = self.config.get("sequence_length") or DEFAULT_SEQUENCE_LENGTH.get(
-            self.family
-        )
+        length = self.config.get("sequence_length")
+        length = length or self.facts.default_sequence_length
         if self.max_sequence_length:
             length = min(
                 length or self.max_sequence_length, self.max_sequence_length - 1
@@ -204,7 +209,7 @@ def load_run(model_dir):
             f"--model_dir={model_dir}: unknown model {family!r}; known models: "
             f"{zoo.list_models()}."
         )
-    importlib.import_module(f"zoo.{family}")  # registers the model's classes
+    zoo.import_family_module(family)  # registers the model's classes
     keras_path = os.path.join(model_dir, "model.keras")
     if not os.path.isfile(keras_path):
         raise ExportError(f"--model_dir={model_dir}: no model.keras (not trained?).")
@@ -231,15 +236,9 @@ def load_run(model_dir):
 def _kind(run):
     if run.tokenizer is None:
         return "ids"
-    names = run.input_names
-    if run.family in LANGUAGE_MODELS and names == ["token_ids"]:
-        return "language_model"
-    if run.family in SEQ2SEQ_MODELS:
-        return "seq2seq"
-    if run.family == "rnn_classifier" and names == ["token_ids"]:
-        return "classifier"
-    if run.family == "bert" and names == ["segment_ids", "token_ids"]:
-        return "classifier"
+    interface = run.facts.text_interface
+    if interface and run.input_names in INTERFACE_INPUTS[interface]:
+        return interface
     return "ids"
 
 

@@ -32,8 +32,6 @@ its `token_ids` start with the start id); `{"label": (B,) string,
 "label_id": (B,) int32, "scores": (B, C) float32}` (softmax) for classifiers.
 """
 
-import weakref
-
 import keras
 import keras_hub
 import numpy as np
@@ -88,7 +86,7 @@ class TextModel:
         self.stop_token_ids = (self.eos,) if run.generative else None
         if run.generative:
             # Checks the sampler arguments now, with the model's messages.
-            self._sampler_factory(sampler)
+            self.make_sampler(sampler)
 
     # === Pre- and post-processing (TensorFlow ops) ===
 
@@ -131,7 +129,7 @@ class TextModel:
     def classifier_inputs(self, texts):
         """Texts -> the classifier's input dict (`(B, T)` int32 each)."""
         ids = tf.cast(self.tokenizer.tokenize(texts), tf.int32)
-        if self.run.family == "bert":
+        if self.run.facts.batch_format("classification") == "cls_sep_classification":
             specials = self.tokenizer.special_ids
             ids = ids[:, : self.max_length - 2]
             rows = ids.nrows()
@@ -188,9 +186,8 @@ class TextModel:
             return self.classify(self.model(inputs, training=False))
         if sampler_obj is None:
             sampler_obj = self.make_sampler("greedy")
-        if seed is not None and getattr(sampler_obj, "seed_generator", None):
-            state = sampler_obj.seed_generator.state
-            state.assign(tf.cast(tf.stack([seed, 0]), state.dtype))
+        if seed is not None:
+            generation.seed_sampler(sampler_obj, seed)
         other_inputs, buffer, start = self.generation_inputs(texts)
         if isinstance(sampler_obj, keras_hub.samplers.BeamSampler):
             # As `generate()` checks: beam search needs equal prompt lengths.
@@ -202,27 +199,18 @@ class TextModel:
                 "prompts of equal length (in tokens)",
             )
         # The loop `model.generate()` compiles, here traced into the graph.
-        step = generation._generate_step_fn(
-            weakref.ref(self.model), sampler_obj, self.stop_token_ids, use_cache=True
-        )
+        step = self.model.make_generate_function(sampler_obj, self.stop_token_ids)
         return self.decode(step(other_inputs, buffer, start), buffer)
-
-    def _sampler_factory(self, sampler):
-        return generation._sampler_factory(
-            type(self.model).__name__,
-            sampler,
-            self.temperature,
-            self.top_k,
-            self.top_p,
-            self.num_beams,
-            None,
-            self.model._generation_vocab_size(),
-        )
 
     def make_sampler(self, sampler=None):
         """A fresh keras-hub sampler, `self.sampler` by default."""
-        _, factory = self._sampler_factory(sampler or self.sampler)
-        return factory()
+        return self.model.make_sampler(
+            sampler or self.sampler,
+            temperature=self.temperature,
+            k=self.top_k,
+            p=self.top_p,
+            num_beams=self.num_beams,
+        )
 
     # === The Keras reference ===
 

@@ -51,7 +51,7 @@ def evaluate(
     if dataset.task == "regression":
         metrics["mse"] = metrics["loss"]
         return metrics
-    if dataset.task in ("language_model", "tagging") and family in ("char_rnn", "gpt"):
+    if tasks.batch_format(family, dataset.task) in tasks.NEXT_TOKEN_FORMATS:
         metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
         metrics["bits_per_token"] = metrics["loss"] / math.log(2.0)
     if dataset.task == "seq2seq" and hasattr(model, "generate"):

@@ -3,18 +3,33 @@
 import keras
 import tensorflow as tf
 
+import zoo
 from keras_seq.training.sequence_exact_match import SequenceExactMatch
 
 # Tasks whose targets are token ids, one per position, with sample weights.
 TOKEN_TASKS = ("language_model", "tagging", "seq2seq")
 
 
+# Batch formats whose targets are whole decoder sequences.
+SEQUENCE_FORMATS = ("seq2seq", "span_corruption")
+# Batch formats of next-token prediction (perplexity is reported).
+NEXT_TOKEN_FORMATS = ("causal_lm", "tagging")
+
+
+def batch_format(family, task):
+    """The batch format `family` (a name or `zoo.family.Family`) takes for
+    `task`, as the family declares it."""
+    if isinstance(family, str):
+        family = zoo.family(family)
+    return family.batch_format(task)
+
+
 def compile_model(model, family, task, optimizer, jit_compile=True):
     """Compiles `model` for `task` with the loss and metrics reported for it.
 
     Token tasks use sample weights from the pipeline (0 at padding), so the
-    loss and `accuracy` count real tokens only; seq2seq adds teacher-forced
-    `exact_match` over whole target sequences.
+    loss and `accuracy` count real tokens only; whole-sequence targets
+    (`SEQUENCE_FORMATS`) add teacher-forced `exact_match` over them.
     """
     if task == "regression":
         model.compile(
@@ -23,7 +38,7 @@ def compile_model(model, family, task, optimizer, jit_compile=True):
         return
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     metrics = []
-    if task == "seq2seq" or (family == "t5" and task == "language_model"):
+    if batch_format(family, task) in SEQUENCE_FORMATS:
         metrics.append(SequenceExactMatch(pad_id=0))
     model.compile(
         optimizer=optimizer,

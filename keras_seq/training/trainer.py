@@ -93,8 +93,14 @@ def train(config, log=print):
         strategy = _strategy(config.strategy)
     except ValueError as e:
         raise TrainError(f"--strategy={config.strategy}: {e}") from e
-    with distributed_loop.output_dir(strategy, config.model_dir) as out_dir:
-        return _train(config, strategy, out_dir, log)
+    # `mixed_precision` sets Keras's global dtype policy for the run; the
+    # caller's policy is restored afterwards.
+    policy = keras.config.dtype_policy()
+    try:
+        with distributed_loop.output_dir(strategy, config.model_dir) as out_dir:
+            return _train(config, strategy, out_dir, log)
+    finally:
+        keras.config.set_dtype_policy(policy)
 
 
 def _train(config, strategy, out_dir, log):

@@ -1,0 +1,65 @@
+"""What every zoo family gets from `zoo.ZooModel`: config and dtype policy."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.base import ZooModel, dtype_policy_scope
+
+
+def _float16_layers(model):
+    return [
+        layer.name
+        for layer in model._flatten_layers(include_self=False)
+        if layer.weights and layer.compute_dtype == "float16"
+    ]
+
+
+@pytest.mark.parametrize("family", zoo.list_models())
+def test_dtype_policy_round_trips(family, tmp_path):
+    assert keras.config.dtype_policy().name == "float32"
+    model = zoo.build(family, "tiny", dtype="mixed_float16")
+    # zoo.build leaves the global policy alone.
+    assert keras.config.dtype_policy().name == "float32"
+    assert isinstance(model, ZooModel)
+    assert model.dtype_policy.name == "mixed_float16"
+    assert _float16_layers(model), "no layer computes in float16"
+    config = model.get_config()
+    assert set(model.hyperparameter_names()) <= set(config)
+    assert config["dtype"]["config"]["name"] == "mixed_float16"
+
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    reloaded = zoo.load(path)  # under the float32 global policy
+    assert reloaded.dtype_policy.name == "mixed_float16"
+    assert _float16_layers(reloaded) == _float16_layers(model)
+    assert reloaded.get_config() == config
+    inputs = {
+        name: np.ones((1, *(d or 4 for d in tensor.shape[1:])), tensor.dtype)
+        for name, tensor in model.input.items()
+    }
+    np.testing.assert_allclose(
+        np.asarray(reloaded(inputs), "float32"),
+        np.asarray(model(inputs), "float32"),
+        atol=1e-3,
+    )
+
+
+def test_dtype_policy_scope_restores_on_error():
+    with pytest.raises(RuntimeError), dtype_policy_scope("mixed_float16"):
+        assert keras.config.dtype_policy().name == "mixed_float16"
+        raise RuntimeError("boom")
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_a_model_that_does_not_store_an_argument_is_refused():
+    class Forgetful(ZooModel):
+        def __init__(self, width, **kwargs):
+            inputs = keras.Input((3,))
+            super().__init__(inputs, keras.layers.Dense(width)(inputs), **kwargs)
+
+    with pytest.raises(AttributeError, match=r"\['width'\]"):
+        Forgetful(2).get_config()

@@ -1,0 +1,182 @@
+"""`ZooModel`: the base class of every zoo model.
+
+A zoo model is a functional `keras.Model` subclass whose constructor takes
+plain hyperparameters and stores each as a same-named attribute (the style of
+keras-hub's backbones). `ZooModel` gives it, once for all families:
+
+- `get_config()`: `name`, `trainable`, the dtype policy and
+  `hyperparameters` (every named constructor argument, read back from the
+  attribute of the same name); a family that stores something else extends it
+  through `super().get_config()`.
+- `from_config(config)`: rebuilds the model under the dtype policy it was
+  saved with, so a model built as `mixed_float16` reloads as `mixed_float16`
+  whatever the global policy is.
+- construction under the model's dtype policy: every subclass's `__init__`
+  runs inside `dtype_policy_scope(dtype)`, so the layers a family creates get
+  the model's policy whether or not they are passed `dtype=` explicitly.
+- small checks of hyperparameters (`check_positive_int`, `check_rate`,
+  `check_divisible`, `check_token_id`) that name the model and the argument.
+
+Example:
+
+    >>> import keras
+    >>> from zoo.base import ZooModel
+    >>> class Tiny(ZooModel):
+    ...     def __init__(self, vocabulary_size, d_model=8, **kwargs):
+    ...         token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    ...         x = keras.layers.Embedding(vocabulary_size, d_model)(token_ids)
+    ...         logits = keras.layers.Dense(vocabulary_size)(x)
+    ...         super().__init__(inputs={"token_ids": token_ids}, outputs=logits,
+    ...                          **kwargs)
+    ...         self.vocabulary_size = vocabulary_size
+    ...         self.d_model = d_model
+    >>> Tiny(10, dtype="mixed_float16").get_config()["dtype"]["config"]["name"]
+    'mixed_float16'
+"""
+
+import contextlib
+import functools
+import inspect
+
+import keras
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(dtype):
+    """Sets Keras's global dtype policy to `dtype` for a while (`None`: as is).
+
+    The previous policy is restored on exit, also on an exception.
+    """
+    if dtype is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(_policy(dtype))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _policy(dtype):
+    if isinstance(dtype, dict):
+        return keras.dtype_policies.deserialize(dtype)
+    return keras.dtype_policies.get(dtype)
+
+
+def _constructed_in_dtype_scope(init):
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):  # noqa: N807 (it is the __init__)
+        dtype = kwargs.get("dtype")
+        if dtype is not None:
+            kwargs["dtype"] = dtype = _policy(dtype)
+        with dtype_policy_scope(dtype):
+            init(self, *args, **kwargs)
+
+    return __init__
+
+
+class ZooModel(keras.Model):
+    """Base of the zoo's models (see the module docstring).
+
+    A subclass builds its layers and the functional graph in `__init__`, then
+    calls `super().__init__(inputs=..., outputs=..., **kwargs)` (`kwargs`
+    holding `name`, `dtype`, `trainable`) and stores its constructor
+    arguments as same-named attributes.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _constructed_in_dtype_scope(cls.__dict__["__init__"])
+
+    @classmethod
+    def hyperparameter_names(cls):
+        """The named arguments of the constructor (not `name`, `dtype`...)."""
+        names = []
+        for parameter in inspect.signature(cls.__init__).parameters.values():
+            if parameter.kind in (
+                parameter.POSITIONAL_OR_KEYWORD,
+                parameter.KEYWORD_ONLY,
+            ) and parameter.name not in ("self", "name", "dtype", "trainable"):
+                names.append(parameter.name)
+        return tuple(names)
+
+    @property
+    def hyperparameters(self):
+        """`{argument: value}`: the constructor's arguments, as stored."""
+        missing = [k for k in self.hyperparameter_names() if not hasattr(self, k)]
+        if missing:
+            raise AttributeError(
+                f"{type(self).__name__} does not store the constructor "
+                f"argument(s) {missing} as same-named attributes, so its "
+                "get_config would be incomplete."
+            )
+        return {k: getattr(self, k) for k in self.hyperparameter_names()}
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **self.hyperparameters,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("dtype") is not None:
+            config["dtype"] = _policy(config["dtype"])
+        return cls(**config)
+
+
+def _where(model):
+    return model if isinstance(model, str) else type(model).__name__
+
+
+def check_positive_int(model, **values):
+    """Raises `ValueError` unless each value is a positive int (not a bool)."""
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(
+                f"{_where(model)}: {key} must be a positive int, got {value!r}."
+            )
+
+
+def check_rate(model, **values):
+    """Raises `ValueError` unless each value is a float in [0, 1)."""
+    for key, value in values.items():
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not is_number or not 0 <= value < 1:
+            raise ValueError(
+                f"{_where(model)}: {key} must be in [0, 1), got {value!r}."
+            )
+
+
+def check_divisible(model, d_model_name, d_model, num_heads):
+    """Raises `ValueError` unless `num_heads` divides the model width."""
+    if d_model % num_heads:
+        raise ValueError(
+            f"{_where(model)}: {d_model_name}={d_model} is not divisible by "
+            f"num_heads={num_heads}."
+        )
+
+
+def check_token_id(model, vocabulary_size, **values):
+    """Raises `ValueError` unless each value is an id in [1, vocabulary_size)."""
+    for key, value in values.items():
+        if not isinstance(value, int) or not 0 < value < vocabulary_size:
+            raise ValueError(
+                f"{_where(model)}: {key}={value!r} must be in [1, "
+                f"vocabulary_size={vocabulary_size}) (0 is the pad id)."
+            )
+
+
+__all__ = [
+    "ZooModel",
+    "check_divisible",
+    "check_positive_int",
+    "check_rate",
+    "check_token_id",
+    "dtype_policy_scope",
+]

@@ -1,0 +1,78 @@
+"""`Family`: what a zoo model family is, besides its layers.
+
+Each family module declares its facts next to its `PRESETS`:
+
+    FACTS = dict(
+        tasks={"language_model": "causal_lm", "tagging": "tagging"},
+        default_sequence_length=128,
+        text_interface="language_model",
+    )
+
+and the packages that need them (`keras_seq.data` to batch, `.training` to
+pick metrics, `.export` to build the text interface) ask the family, never
+switch on its name. A user family gives the same facts to `zoo.register`.
+
+Facts:
+
+- `tasks`: `{task: batch format}`, the `keras_seq.data` tasks the family
+  trains on and the batches it takes for each (`keras_seq.data.BATCH_FORMATS`:
+  `"causal_lm"`, `"span_corruption"`, `"masked_lm"`, `"seq2seq"`,
+  `"classification"`, `"cls_sep_classification"`, `"tagging"`,
+  `"regression"`).
+- `default_sequence_length`: the LM window / block length, or the most tokens
+  kept per text, when the run does not say (`None`: keep all).
+- `text_interface`: how the trained model answers text (export's
+  `serve_text`, the generate tool): `"language_model"` (prompt in,
+  continuation out), `"seq2seq"` (source in, target out), `"classifier"`
+  (text in, label out) or `None` (ids only).
+"""
+
+import dataclasses
+
+TEXT_INTERFACES = ("language_model", "seq2seq", "classifier")
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A registered model family (see the module docstring).
+
+    Attributes:
+        name: the name `zoo.build` and the tools' `--model` take.
+        build_model: `build_model(**hyperparameters) -> keras.Model`.
+        presets: `{preset: {hyperparameter: value}}`, `"tiny"` first.
+        tasks: `{task: batch format}`.
+        default_sequence_length: int or `None`.
+        text_interface: one of `TEXT_INTERFACES` or `None`.
+        module: the module that defines it (imported before loading a
+            `.keras` file of it, so its classes are registered).
+    """
+
+    name: str
+    build_model: object
+    presets: dict
+    tasks: dict
+    default_sequence_length: int = None
+    text_interface: str = None
+    module: str = None
+
+    def __post_init__(self):
+        where = f"zoo family {self.name!r}"
+        if not callable(self.build_model):
+            raise ValueError(f"{where}: build_model must be callable.")
+        if not self.presets or not all(
+            isinstance(v, dict) for v in self.presets.values()
+        ):
+            raise ValueError(f"{where}: presets must be a non-empty dict of dicts.")
+        if not self.tasks or not isinstance(self.tasks, dict):
+            raise ValueError(
+                f"{where}: tasks must be a non-empty dict {{task: batch format}}."
+            )
+        if self.text_interface not in (None, *TEXT_INTERFACES):
+            raise ValueError(
+                f"{where}: text_interface must be one of {TEXT_INTERFACES} or "
+                f"None, got {self.text_interface!r}."
+            )
+
+    def batch_format(self, task):
+        """The batch format this family trains on for `task`, or `None`."""
+        return self.tasks.get(task)
