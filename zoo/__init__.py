@@ -34,9 +34,9 @@ _BUILTIN = (
     "rnn_classifier",
     "seq2seq_attention",
     "transformer",
+    "t5",
     "bert",
     "gpt",
-    "t5",
 )
 # Families registered with `register` (users'), by name.
 _REGISTERED = {}
