@@ -97,7 +97,7 @@ def test_gpt_decode_step_with_per_layer_caches(tmp_path):
     directory = tmp_path / "out" / "tflite"
     interpreter, _ = _interpreter(directory)
     metadata = json.loads((directory / "metadata.json").read_text())
-    # (B, layers, 2, L, heads, depth) is split into one 5-D cache per layer.
+    # One 5-D cache (B, 2, L, heads, depth) per layer (zoo.decoder_stack).
     assert [c["shape"] for c in metadata["cache"]] == [[2, 2, 12, 2, 8]] * 2
     step = metadata["signature_defs"]["decode_step"]
     assert sorted(step["inputs"]) == ["cache_0", "cache_1", "index", "token_ids"]

@@ -42,6 +42,7 @@ from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerDecoderBlock
 from zoo.base import ZooModel
+from zoo.decoder_stack import DecoderStack
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -227,29 +228,29 @@ class GPT(GenerationMixin, ZooModel):
         self.tie_embeddings = tie_embeddings
         self.layer_norm_epsilon = layer_norm_epsilon
 
+    @property
+    def decoder_stack(self):
+        """The decoder layers and their caches (`zoo.decoder_stack`)."""
+        return DecoderStack(self.transformer_layers)
+
     def build_cache(self, inputs):
-        """Zero key/value caches `(B, num_layers, 2, L, num_heads, depth)`."""
+        """Zero key/value caches: a tuple of `(B, 2, L, num_heads, depth)`."""
         token_ids = inputs["token_ids"]
         batch_size, max_length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        depth = self.d_model // self.num_heads
-        shape = (batch_size, self.num_layers, 2, max_length, self.num_heads, depth)
-        return ops.zeros(shape, dtype=self.compute_dtype)
+        return self.decoder_stack.self_attention_caches(batch_size, max_length)
 
     def call_with_cache(self, token_ids, cache, index):
         """Feeds tokens at positions `index ...`; returns (logits, cache)."""
         x = self.token_embedding(token_ids)
         x = self.position_embedding(x, start_index=index)
-        caches = []
-        for i, block in enumerate(self.transformer_layers):
-            x, layer_cache = block(
-                x,
-                self_attention_cache=cache[:, i],
-                self_attention_cache_update_index=index,
-            )
-            caches.append(layer_cache)
+        x, cache = self.decoder_stack(x, cache, _decoder_step, index=index)
         if self.layer_norm is not None:
             x = self.layer_norm(x)
-        return self.token_embedding(x, reverse=True), ops.stack(caches, axis=1)
+        return self.token_embedding(x, reverse=True), cache
+
+
+def _decoder_step(block, x, cache, cross_cache, index):
+    return block(x, self_attention_cache=cache, self_attention_cache_update_index=index)
 
 
 def build_model(**hparams):

@@ -31,8 +31,8 @@ Output: next-token logits `(B, T, V)`, float32 also under `mixed_float16`.
 Generation: `model.generate(inputs, max_length, sampler=...)` (see
 `zoo.generation`): the encoder runs once; its keys and values for every
 cross-attention are cached, and the decoder self-attention keeps a key/value
-cache `(B, num_layers, 2, max_length, num_heads, head_dim)`. Without a
-decoder prompt, generation starts from `start_token_id`.
+cache per layer `(B, 2, max_length, num_heads, head_dim)` (`zoo.decoder_stack`).
+Without a decoder prompt, generation starts from `start_token_id`.
 
 Presets: `tiny` (tests), `small` (6+6 layers, 512 wide, 8 heads: 60.5M
 parameters) and `base` (12+12 layers, 768 wide, 12 heads: 223M), with T5's
@@ -66,6 +66,7 @@ from keras_seq.layers import (
     RMSNormalization,
 )
 from zoo.base import ZooModel
+from zoo.decoder_stack import DecoderStack
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -384,68 +385,63 @@ class T5(GenerationMixin, ZooModel):
 
     # === Generation contract (zoo.generation.GenerationMixin) ===
 
+    @property
+    def decoder_stack(self):
+        """The decoder layers and their caches (`zoo.decoder_stack`)."""
+        return DecoderStack(self.decoder_layers)
+
     def build_cache(self, inputs):
         """Runs the encoder once; empty self-attention caches.
 
-        Returns a dict of tensors with the batch first:
-        `"self"`: `(B, num_layers, 2, L, num_heads, head_dim)` zeros, `L` the
-        decoder buffer length; `"cross"`: the cross-attention keys and values
-        of the encoder output, `(B, num_layers, 2, S, num_heads, head_dim)`;
-        `"encoder_mask"`: `(B, S)` int32, 1 at non-pad encoder positions.
+        Returns a dict of tensors with the batch first: `"self"`: zero
+        self-attention caches, `"cross"`: the cross-attention keys and values
+        of the encoder output, each a tuple of per-layer
+        `(B, 2, length, num_heads, head_dim)` caches (`L` the decoder buffer
+        length, `S` the encoder's); `"encoder_mask"`: `(B, S)` int32, 1 at
+        non-pad encoder positions.
         """
         encoder_token_ids = ops.convert_to_tensor(inputs["encoder_token_ids"])
         decoder_length = ops.shape(inputs["decoder_token_ids"])[1]
         encoder_mask = _attention_mask(encoder_token_ids)
         encoder_output = self._encode(encoder_token_ids, encoder_mask)
         batch_size = ops.shape(encoder_token_ids)[0]
-        encoder_length = ops.shape(encoder_token_ids)[1]
-        cross = []
-        for layer in self.decoder_layers:
-            attention = layer.cross_attention
-            shape = (batch_size, encoder_length, attention.num_heads, attention.depth)
-            keys = ops.reshape(attention.wk(encoder_output), shape)
-            values = ops.reshape(attention.wv(encoder_output), shape)
-            cross.append(ops.stack([keys, values], axis=1))
-        self_cache = ops.zeros(
-            (
-                batch_size,
-                self.num_layers,
-                2,
-                decoder_length,
-                self.num_heads,
-                self.hidden_dim // self.num_heads,
-            ),
-            dtype=self.token_embedding.compute_dtype,
-        )
+        stack = self.decoder_stack
         return {
-            "self": self_cache,
-            "cross": ops.cast(ops.stack(cross, axis=1), self_cache.dtype),
+            "self": stack.self_attention_caches(batch_size, decoder_length),
+            "cross": stack.cross_attention_caches(encoder_output),
             "encoder_mask": ops.cast(ops.not_equal(encoder_token_ids, 0), "int32"),
         }
 
     def call_with_cache(self, token_ids, cache, index):
         """Decodes `token_ids` `(B, n)` at positions `index ... index + n - 1`."""
         x = self.decoder_embedding_dropout(self.token_embedding(token_ids))
-        self_cache = cache["self"]
         # Bias rows for the absolute positions of the new tokens; keys = cache.
         position_bias = self.decoder_position_bias(
-            x, self_cache[:, 0, 0], query_start_index=index
+            x, cache["self"][0][:, 0], query_start_index=index
         )
         cross_mask = ops.expand_dims(ops.cast(cache["encoder_mask"], "bool"), 1)
-        updated = []
-        for i, layer in enumerate(self.decoder_layers):
-            x, layer_cache = layer(
-                x,
-                None,
-                position_bias,
-                cross_attention_mask=cross_mask,
-                self_attention_cache=self_cache[:, i],
-                cache_index=index,
-                cross_attention_cache=cache["cross"][:, i],
-            )
-            updated.append(layer_cache)
-        logits = self._logits(x)
-        return logits, {**cache, "self": ops.stack(updated, axis=1)}
+        x, self_caches = self.decoder_stack(
+            x,
+            cache["self"],
+            _decoder_step,
+            cross_attention_caches=cache["cross"],
+            index=index,
+            position_bias=position_bias,
+            cross_mask=cross_mask,
+        )
+        return self._logits(x), {**cache, "self": self_caches}
+
+
+def _decoder_step(layer, x, cache, cross_cache, index, position_bias, cross_mask):
+    return layer(
+        x,
+        None,
+        position_bias,
+        cross_attention_mask=cross_mask,
+        self_attention_cache=cache,
+        cache_index=index,
+        cross_attention_cache=cross_cache,
+    )
 
 
 def _attention_mask(token_ids):

@@ -49,6 +49,7 @@ from keras_seq.layers import (
     TransformerEncoderBlock,
 )
 from zoo.base import ZooModel
+from zoo.decoder_stack import DecoderStack
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -290,59 +291,62 @@ class Transformer(GenerationMixin, ZooModel):
             y = self.decoder_layer_norm(y)
         return self.token_embedding(y, reverse=True)
 
+    @property
+    def decoder_stack(self):
+        """The decoder layers and their caches (`zoo.decoder_stack`)."""
+        return DecoderStack(self.decoder_layers)
+
     def build_cache(self, inputs):
         """Runs the encoder once; caches its keys/values for every decoder layer.
 
         Returns a dict: `encoder_output` `(B, S, d_model)`,
-        `encoder_padding_mask` `(B, S)`, `cross_attention` `(B, N, 2, S, h,
-        depth)` (the encoder output projected by each cross-attention) and
-        zero `self_attention` caches `(B, N, 2, L, h, depth)`.
+        `encoder_padding_mask` `(B, S)`, `cross_attention` (the encoder output
+        projected by each cross-attention) and zero `self_attention` caches,
+        each a tuple of per-layer `(B, 2, length, h, depth)` caches.
         """
         encoder_token_ids = inputs["encoder_token_ids"]
         decoder_token_ids = inputs["decoder_token_ids"]
         encoder_padding_mask = ops.not_equal(encoder_token_ids, 0)
         encoder_output = self._encode(encoder_token_ids, encoder_padding_mask)
-        batch_size = ops.shape(encoder_token_ids)[0]
-        source_length = ops.shape(encoder_token_ids)[1]
-        query = ops.zeros((batch_size, 1, self.d_model), dtype=encoder_output.dtype)
-        cross_caches, self_caches = [], []
-        for block in self.decoder_layers:
-            attention = block.cross_attention
-            # Writes K W^K and V W^V of the encoder output into a fresh cache.
-            _, cross_cache = attention(
-                query,
-                encoder_output,
-                encoder_output,
-                cache=attention.initial_cache(batch_size, source_length),
-                cache_update_index=0,
-            )
-            cross_caches.append(cross_cache)
-            self_caches.append(
-                block.initial_cache(batch_size, ops.shape(decoder_token_ids)[1])
-            )
+        stack = self.decoder_stack
         return {
             "encoder_output": encoder_output,
             "encoder_padding_mask": ops.cast(encoder_padding_mask, "int32"),
-            "cross_attention": ops.stack(cross_caches, axis=1),
-            "self_attention": ops.stack(self_caches, axis=1),
+            "cross_attention": stack.cross_attention_caches(encoder_output),
+            "self_attention": stack.self_attention_caches(
+                ops.shape(decoder_token_ids)[0], ops.shape(decoder_token_ids)[1]
+            ),
         }
 
     def call_with_cache(self, token_ids, cache, index):
         """Feeds target tokens at positions `index ...`; returns (logits, cache)."""
         y = self._embed(token_ids, self.decoder_embeddings_dropout, index)
-        self_caches = []
-        for i, block in enumerate(self.decoder_layers):
-            y, self_cache, _ = block(
-                y,
-                cache["encoder_output"],
-                encoder_padding_mask=cache["encoder_padding_mask"],
-                self_attention_cache=cache["self_attention"][:, i],
-                self_attention_cache_update_index=index,
-                cross_attention_cache=cache["cross_attention"][:, i],
-            )
-            self_caches.append(self_cache)
-        cache = {**cache, "self_attention": ops.stack(self_caches, axis=1)}
-        return self._logits(y), cache
+        y, self_caches = self.decoder_stack(
+            y,
+            cache["self_attention"],
+            _decoder_step,
+            cross_attention_caches=cache["cross_attention"],
+            index=index,
+            encoder_output=cache["encoder_output"],
+            encoder_padding_mask=cache["encoder_padding_mask"],
+        )
+        return self._logits(y), {**cache, "self_attention": self_caches}
+
+
+def _decoder_step(
+    block, y, cache, cross_cache, index, encoder_output, encoder_padding_mask
+):
+    # The encoder output is passed for the block's checks; with a cross cache
+    # and no update index, its keys and values come from the cache.
+    y, cache, _ = block(
+        y,
+        encoder_output,
+        encoder_padding_mask=encoder_padding_mask,
+        self_attention_cache=cache,
+        self_attention_cache_update_index=index,
+        cross_attention_cache=cross_cache,
+    )
+    return y, cache
 
 
 def build_model(**hparams):

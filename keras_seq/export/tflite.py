@@ -64,8 +64,6 @@ CONVERTER = os.path.join(
 )
 REPRESENTATIVE_BATCHES = 4
 REPRESENTATIVE_STEPS = 6
-# Cache leaves of this rank or more are split along axis 1 (layers).
-SPLIT_RANK = 6
 
 
 def output_dir(output, quantize):
@@ -236,33 +234,6 @@ def unrolled_time_loops(model):
                 layer.zero_output_for_mask = zero_output
 
 
-class LayerStack:
-    """A `(B, N, ...)` per-layer cache held as its N tensors `(B, ...)`.
-
-    The zoo's Transformers stack their layers' key/value caches into 6-D
-    tensors and read layer `i` as `cache[:, i]`; TFLite's `STRIDED_SLICE`
-    kernel takes at most 5-D inputs. Given this object instead, `cache[:, i]`
-    (and `cache[:, i, ...]`) picks layer `i` without the 6-D slice.
-    """
-
-    def __init__(self, layers):
-        self.layers = list(layers)
-
-    def __getitem__(self, key):
-        if (
-            not isinstance(key, tuple)
-            or len(key) < 2
-            or key[0] != slice(None)
-            or not isinstance(key[1], int)
-        ):
-            raise TypeError(
-                f"LayerStack supports cache[:, i, ...] only; got cache[{key!r}]."
-            )
-        layer = self.layers[key[1]]
-        rest = key[2:]
-        return layer[(slice(None), *rest)] if rest else layer
-
-
 class TFLiteSpec:
     """The fixed-shape signatures of one run's TFLite model.
 
@@ -304,44 +275,21 @@ class TFLiteSpec:
 
     @property
     def cache_specs(self):
-        """The TFLite cache tensors: one per cache leaf, and one per layer of
-        a leaf of rank >= `SPLIT_RANK` (`(B, N, ...)` -> N times `(B, ...)`)."""
-        specs = []
-        for leaf in tf.nest.flatten(self.cache_structure):
-            if leaf.shape.rank >= SPLIT_RANK:
-                shapes = [leaf.shape[:1] + leaf.shape[2:]] * leaf.shape[1]
-            else:
-                shapes = [leaf.shape]
-            for shape in shapes:
-                specs.append(tf.TensorSpec(shape, leaf.dtype, f"cache_{len(specs)}"))
-        return specs
+        """The TFLite cache tensors: one per leaf of the model's cache (the
+        zoo's Transformers keep one 5-D cache per layer, see
+        `zoo.decoder_stack`)."""
+        return [
+            tf.TensorSpec(leaf.shape, leaf.dtype, f"cache_{i}")
+            for i, leaf in enumerate(tf.nest.flatten(self.cache_structure))
+        ]
 
     def pack_cache(self, tensors):
         """TFLite cache tensors -> the model's cache structure."""
-        tensors = list(tensors)
-        leaves = []
-        for leaf in tf.nest.flatten(self.cache_structure):
-            if leaf.shape.rank >= SPLIT_RANK:
-                count = leaf.shape[1]
-                leaves.append(LayerStack(tensors[:count]))
-                tensors = tensors[count:]
-            else:
-                leaves.append(tensors.pop(0))
-        return tf.nest.pack_sequence_as(self.cache_structure, leaves)
+        return tf.nest.pack_sequence_as(self.cache_structure, list(tensors))
 
     def unpack_cache(self, cache):
         """The model's cache structure -> the TFLite cache tensors."""
-        tensors = []
-        for spec, leaf in zip(
-            tf.nest.flatten(self.cache_structure), tf.nest.flatten(cache)
-        ):
-            if isinstance(leaf, LayerStack):
-                tensors += leaf.layers
-            elif spec.shape.rank >= SPLIT_RANK:
-                tensors += ops.unstack(leaf, axis=1)
-            else:
-                tensors.append(leaf)
-        return tensors
+        return tf.nest.flatten(cache)
 
     def zero_ids(self):
         return np.zeros((self.batch_size, self.length), "int32")

@@ -170,6 +170,19 @@ class MultiHeadAttention(CompositeLayer):
             dtype=self.compute_dtype,
         )
 
+    def key_value_cache(self, k, v=None):
+        """The cache `(batch, S, ...)` of keys `k` and values `v` (default `k`).
+
+        Returns `(batch, 2, S, num_heads, depth)`: `k W^K` and `v W^V` split
+        into heads, the layout of `initial_cache`. A cross-attention computes
+        it once from the encoder output and is then called with
+        `cache=...` and no `cache_update_index`.
+        """
+        v = k if v is None else v
+        keys = self._split_heads(self.wk(k))
+        values = self._split_heads(self.wv(v))
+        return ops.stack([keys, values], axis=1)
+
     def call(
         self,
         q,
