@@ -17,6 +17,7 @@ from . import flag_utils
 
 PROGRAM = "keras-seq-evaluate"
 FLAGS = flags.FLAGS
+flag_utils.define_module_flag()
 
 flags.DEFINE_string("model_dir", None, "A directory written by keras-seq-train.")
 flags.DEFINE_string("dataset", None, "Dataset spec (default: the one trained on).")
@@ -33,6 +34,7 @@ flags.mark_flag_as_required("model_dir")
 def main(argv):
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
+    flag_utils.import_user_modules(PROGRAM, FLAGS.module)
     from keras_seq.training.evaluation import evaluate_model_dir
 
     try:

@@ -26,6 +26,7 @@ from . import flag_utils
 
 PROGRAM = "keras-seq-export"
 FLAGS = flags.FLAGS
+flag_utils.define_module_flag()
 FORMATS = ("saved_model", "tflite", "both")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 SAMPLERS = ("greedy", "top_k", "top_p", "beam")
@@ -130,6 +131,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
+    flag_utils.import_user_modules(PROGRAM, FLAGS.module)
     output = FLAGS.output or os.path.join(FLAGS.model_dir or ".", "export")
     version = FLAGS.version or _next_version(output)
     _check_request(output, version)

@@ -1,5 +1,8 @@
 """What every keras-seq absl tool shares: strict flag parsing, one-line errors."""
 
+import importlib
+import importlib.util
+import os
 import sys
 
 from absl import app, flags
@@ -13,6 +16,39 @@ def parse_flags_or_exit(argv):
         program = argv[0].rsplit("/", 1)[-1]
         sys.stderr.write(f"{program}: error: {e}\n")
         sys.exit(2)
+
+
+def define_module_flag():
+    """Defines `--module`, the user modules a tool imports before it runs.
+
+    A module registers its own zoo families (`zoo.register`) when imported,
+    so `--module=my_models --model=my_family` trains a family defined outside
+    this package, and evaluate/export/generate load its model_dir.
+    """
+    flags.DEFINE_multi_string(
+        "module",
+        [],
+        "A Python module to import first (dotted name on sys.path, or a .py "
+        "file), e.g. one that calls zoo.register(...); repeatable.",
+    )
+
+
+def import_user_modules(program, modules):
+    """Imports each of `modules`; exits 2 with one line if one fails."""
+    for name in modules or []:
+        try:
+            if name.endswith(".py"):
+                if not os.path.isfile(name):
+                    raise ImportError(f"no such file {name!r}")
+                module_name = os.path.splitext(os.path.basename(name))[0]
+                spec = importlib.util.spec_from_file_location(module_name, name)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(name)
+        except Exception as e:  # the user's code: any error is reported
+            fail(program, f"--module={name}: cannot import it: {type(e).__name__}: {e}")
 
 
 def fail(program, message):

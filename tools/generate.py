@@ -27,6 +27,7 @@ from . import flag_utils
 
 PROGRAM = "keras-seq-generate"
 FLAGS = flags.FLAGS
+flag_utils.define_module_flag()
 SAMPLERS = ("greedy", "top_k", "top_p", "beam")
 METADATA = os.path.join("assets.extra", "keras_seq_export.json")
 
@@ -160,6 +161,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
+    flag_utils.import_user_modules(PROGRAM, FLAGS.module)
     if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
         flag_utils.fail(PROGRAM, "give exactly one of --model_dir and --saved_model.")
     if FLAGS.temperature <= 0 or not 0 < FLAGS.top_p <= 1:

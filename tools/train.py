@@ -18,6 +18,7 @@ from . import flag_utils
 
 PROGRAM = "keras-seq-train"
 FLAGS = flags.FLAGS
+flag_utils.define_module_flag()
 
 flags.DEFINE_string(
     "model", "seq2seq_attention", "Zoo model family (zoo.list_models())."
@@ -96,6 +97,7 @@ flags.DEFINE_bool("export", True, "Export a SavedModel into model_dir/export/1."
 def main(argv):
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
+    flag_utils.import_user_modules(PROGRAM, FLAGS.module)
     from keras_seq.training.checkpointer import NonFiniteLossError
     from keras_seq.training.trainer import TrainConfig, TrainError, train
 

@@ -93,12 +93,24 @@ class BahdanauAttention(CompositeLayer):
 
     def call(self, query, values, mask=None):
         single, query, mask = utils.check_query_values(self, query, values, mask)
+        scores = self.compute_scores(query, values)
+        return utils.attend(scores, values, mask, single)
+
+    def compute_scores(self, query, values):
+        """The scores `e_ts` `(batch, T, S)`, before masking and softmax.
+
+        The extension point for another score: a subclass overrides this
+        (see docs/extending.md); masking, softmax and the context stay ours.
+
+        Args:
+            query: `(batch, T, d_q)`.
+            values: `(batch, S, d_v)`.
+        """
         # W_1 q_t: (batch, T, 1, units); W_2 k_s: (batch, 1, S, units).
         w1_q = ops.expand_dims(self.w1(query), 2)
         w2_k = ops.expand_dims(self.w2(values), 1)
         # e_ts = v^T tanh(W_1 q_t + W_2 k_s): (batch, T, S)
-        scores = ops.squeeze(self.v(ops.tanh(w1_q + w2_k)), -1)
-        return utils.attend(scores, values, mask, single)
+        return ops.squeeze(self.v(ops.tanh(w1_q + w2_k)), -1)
 
     def compute_mask(self, query, previous_mask=None):
         # The context is padded where the queries are. `previous_mask` would

@@ -80,6 +80,10 @@ class GRU(RecurrentLayer):
           Evaluation of Gated Recurrent Neural Networks.
     """
 
+    # The cell the layer runs; a subclass may set its own subclass of
+    # `GRUCell` (see docs/extending.md).
+    cell_class = GRUCell
+
     recurrent_activation = cell_property("recurrent_activation")
     reset_after = cell_property("reset_after")
 
@@ -111,7 +115,7 @@ class GRU(RecurrentLayer):
         **kwargs,
     ):
         check_units(type(self).__name__, units)
-        cell = GRUCell(
+        cell = self.cell_class(
             units,
             activation=activation,
             recurrent_activation=recurrent_activation,

@@ -84,6 +84,10 @@ class LSTM(RecurrentLayer):
           the forget gate.
     """
 
+    # The cell the layer runs; a subclass may set its own subclass of
+    # `LSTMCell` (see docs/extending.md).
+    cell_class = LSTMCell
+
     recurrent_activation = cell_property("recurrent_activation")
     unit_forget_bias = cell_property("unit_forget_bias")
 
@@ -115,7 +119,7 @@ class LSTM(RecurrentLayer):
         **kwargs,
     ):
         check_units(type(self).__name__, units)
-        cell = LSTMCell(
+        cell = self.cell_class(
             units,
             activation=activation,
             recurrent_activation=recurrent_activation,

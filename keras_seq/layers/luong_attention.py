@@ -125,19 +125,30 @@ class LuongAttention(CompositeLayer):
     def call(self, query, values, mask=None):
         single, h_t, mask = utils.check_query_values(self, query, values, mask)
         h_s = ops.cast(values, h_t.dtype)
+        scores = self.compute_scores(h_t, h_s)
+        return utils.attend(scores, h_s, mask, single)
+
+    def compute_scores(self, h_t, h_s):
+        """`score(h_t, h_s)` `(batch, T, S)`, before masking and softmax.
+
+        The extension point for another score: a subclass overrides this
+        (see docs/extending.md); masking, softmax and the context stay ours.
+
+        Args:
+            h_t: the queries `(batch, T, d_q)`.
+            h_s: the keys `(batch, S, d_v)`.
+        """
         if self.score == "dot":
             # h_t^T h_s: (batch, T, S)
-            scores = ops.matmul(h_t, ops.swapaxes(h_s, 1, 2))
-        elif self.score == "general":
+            return ops.matmul(h_t, ops.swapaxes(h_s, 1, 2))
+        if self.score == "general":
             # h_t^T (W_a h_s): (batch, T, S)
-            scores = ops.matmul(h_t, ops.swapaxes(self.w_a(h_s), 1, 2))
-        else:
-            # v_a^T tanh(W_a^t h_t + W_a^s h_s): (batch, T, S)
-            hidden = ops.expand_dims(self.w_a_query(h_t), 2) + ops.expand_dims(
-                self.w_a_key(h_s), 1
-            )
-            scores = ops.squeeze(self.v_a(ops.tanh(hidden)), -1)
-        return utils.attend(scores, h_s, mask, single)
+            return ops.matmul(h_t, ops.swapaxes(self.w_a(h_s), 1, 2))
+        # v_a^T tanh(W_a^t h_t + W_a^s h_s): (batch, T, S)
+        hidden = ops.expand_dims(self.w_a_query(h_t), 2) + ops.expand_dims(
+            self.w_a_key(h_s), 1
+        )
+        return ops.squeeze(self.v_a(ops.tanh(hidden)), -1)
 
     def compute_mask(self, query, previous_mask=None):
         # The context is padded where the queries are. `previous_mask` would

@@ -71,6 +71,10 @@ class SimpleRNN(RecurrentLayer):
           Structure in Time.
     """
 
+    # The cell the layer runs; a subclass may set its own subclass of
+    # `SimpleRNNCell` (see docs/extending.md).
+    cell_class = SimpleRNNCell
+
     def __init__(
         self,
         units,
@@ -97,7 +101,7 @@ class SimpleRNN(RecurrentLayer):
         **kwargs,
     ):
         check_units(type(self).__name__, units)
-        cell = SimpleRNNCell(
+        cell = self.cell_class(
             units,
             activation=activation,
             use_bias=use_bias,
