@@ -55,11 +55,16 @@ def test_dtype_policy_scope_restores_on_error():
     assert keras.config.dtype_policy().name == "float32"
 
 
-def test_a_model_that_does_not_store_an_argument_is_refused():
-    class Forgetful(ZooModel):
-        def __init__(self, width, **kwargs):
+def test_constructor_arguments_are_stored_and_in_the_config():
+    class Plain(ZooModel):
+        def __init__(self, width, use_bias=False, **kwargs):
             inputs = keras.Input((3,))
-            super().__init__(inputs, keras.layers.Dense(width)(inputs), **kwargs)
+            outputs = keras.layers.Dense(width, use_bias=use_bias)(inputs)
+            super().__init__(inputs, outputs, **kwargs)
 
-    with pytest.raises(AttributeError, match=r"\['width'\]"):
-        Forgetful(2).get_config()
+    model = Plain(2, name="plain")
+    assert (model.width, model.use_bias) == (2, False)
+    config = model.get_config()
+    assert config["width"] == 2 and config["use_bias"] is False
+    assert config["name"] == "plain"
+    assert Plain.from_config(config).get_config() == config

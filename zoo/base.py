@@ -4,6 +4,8 @@ A zoo model is a functional `keras.Model` subclass whose constructor takes
 plain hyperparameters and stores each as a same-named attribute (the style of
 keras-hub's backbones). `ZooModel` gives it, once for all families:
 
+- constructor arguments stored as same-named attributes (after the
+  subclass's `__init__`, for those it did not store itself).
 - `get_config()`: `name`, `trainable`, the dtype policy and
   `hyperparameters` (every named constructor argument, read back from the
   attribute of the same name); a family that stores something else extends it
@@ -28,10 +30,9 @@ Example:
     ...         logits = keras.layers.Dense(vocabulary_size)(x)
     ...         super().__init__(inputs={"token_ids": token_ids}, outputs=logits,
     ...                          **kwargs)
-    ...         self.vocabulary_size = vocabulary_size
-    ...         self.d_model = d_model
-    >>> Tiny(10, dtype="mixed_float16").get_config()["dtype"]["config"]["name"]
-    'mixed_float16'
+    >>> config = Tiny(10, dtype="mixed_float16").get_config()
+    >>> config["d_model"], config["dtype"]["config"]["name"]
+    (8, 'mixed_float16')
 """
 
 import contextlib
@@ -65,6 +66,8 @@ def _policy(dtype):
 
 
 def _constructed_in_dtype_scope(init):
+    signature = inspect.signature(init)
+
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):  # noqa: N807 (it is the __init__)
         dtype = kwargs.get("dtype")
@@ -72,8 +75,24 @@ def _constructed_in_dtype_scope(init):
             kwargs["dtype"] = dtype = _policy(dtype)
         with dtype_policy_scope(dtype):
             init(self, *args, **kwargs)
+        # Constructor arguments become same-named attributes (unless the
+        # constructor stored them itself): `get_config` reads them back.
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name in _hyperparameter_names(signature):
+            if not hasattr(self, name):
+                setattr(self, name, bound.arguments[name])
 
     return __init__
+
+
+def _hyperparameter_names(signature):
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in kinds and p.name not in ("self", "name", "dtype", "trainable")
+    )
 
 
 class ZooModel(keras.Model):
@@ -81,8 +100,8 @@ class ZooModel(keras.Model):
 
     A subclass builds its layers and the functional graph in `__init__`, then
     calls `super().__init__(inputs=..., outputs=..., **kwargs)` (`kwargs`
-    holding `name`, `dtype`, `trainable`) and stores its constructor
-    arguments as same-named attributes.
+    holding `name`, `dtype`, `trainable`); its constructor arguments are then
+    stored as same-named attributes.
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -93,25 +112,11 @@ class ZooModel(keras.Model):
     @classmethod
     def hyperparameter_names(cls):
         """The named arguments of the constructor (not `name`, `dtype`...)."""
-        names = []
-        for parameter in inspect.signature(cls.__init__).parameters.values():
-            if parameter.kind in (
-                parameter.POSITIONAL_OR_KEYWORD,
-                parameter.KEYWORD_ONLY,
-            ) and parameter.name not in ("self", "name", "dtype", "trainable"):
-                names.append(parameter.name)
-        return tuple(names)
+        return _hyperparameter_names(inspect.signature(cls.__init__))
 
     @property
     def hyperparameters(self):
         """`{argument: value}`: the constructor's arguments, as stored."""
-        missing = [k for k in self.hyperparameter_names() if not hasattr(self, k)]
-        if missing:
-            raise AttributeError(
-                f"{type(self).__name__} does not store the constructor "
-                f"argument(s) {missing} as same-named attributes, so its "
-                "get_config would be incomplete."
-            )
         return {k: getattr(self, k) for k in self.hyperparameter_names()}
 
     def get_config(self):

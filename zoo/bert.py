@@ -58,7 +58,7 @@ import keras
 from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerEncoderBlock
-from zoo.base import ZooModel
+from zoo.base import ZooModel, check_divisible, check_positive_int, check_rate
 
 PRESETS = {
     "tiny": {
@@ -276,17 +276,6 @@ class Bert(ZooModel):
             outputs = self.logits_dense(self.classifier_dropout(pooled))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.num_segments = num_segments
-        self.num_classes = num_classes
-
 
 def _check_hparams(**hparams):
     positive = (
@@ -298,23 +287,15 @@ def _check_hparams(**hparams):
         "max_sequence_length",
         "num_segments",
     )
-    for key in positive:
-        value = hparams[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"Bert: {key} must be a positive int, got {value!r}.")
+    check_positive_int("Bert", **{key: hparams[key] for key in positive})
     num_classes = hparams["num_classes"]
     if not isinstance(num_classes, int) or num_classes < 0:
         raise ValueError(
             f"Bert: num_classes must be an int >= 0 (0 = masked-LM head), got "
             f"{num_classes!r}."
         )
-    if not 0 <= hparams["dropout"] < 1:
-        raise ValueError(f"Bert: dropout must be in [0, 1), got {hparams['dropout']}.")
-    if hparams["hidden_dim"] % hparams["num_heads"]:
-        raise ValueError(
-            f"Bert: hidden_dim={hparams['hidden_dim']} is not divisible by "
-            f"num_heads={hparams['num_heads']}."
-        )
+    check_rate("Bert", dropout=hparams["dropout"])
+    check_divisible("Bert", "hidden_dim", hparams["hidden_dim"], hparams["num_heads"])
 
 
 def build_model(**hparams):

@@ -193,16 +193,6 @@ class CharRNN(GenerationMixin, ZooModel):
         logits = self.logits_dense(x)
         super().__init__(inputs={"token_ids": token_ids}, outputs=logits, **kwargs)
 
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.cell = cell
-        self.num_layers = num_layers
-        self.embedding_dim = embedding_dim
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.stateful = stateful
-        self.batch_size = batch_size
-
     # === Stateful training ===
 
     def reset_state(self):

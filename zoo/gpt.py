@@ -41,7 +41,7 @@ import keras
 from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerDecoderBlock
-from zoo.base import ZooModel
+from zoo.base import ZooModel, check_divisible
 from zoo.decoder_stack import DecoderStack
 from zoo.generation import GenerationMixin
 
@@ -157,10 +157,7 @@ class GPT(GenerationMixin, ZooModel):
         layer_norm_epsilon=1e-5,
         **kwargs,
     ):
-        if d_model % num_heads:
-            raise ValueError(
-                f"GPT: d_model={d_model} is not divisible by num_heads={num_heads}."
-            )
+        check_divisible("GPT", "d_model", d_model, num_heads)
         dtype = kwargs.pop("dtype", None)
         init = keras.initializers.RandomNormal(stddev=0.02)
         # === Layers ===
@@ -215,18 +212,6 @@ class GPT(GenerationMixin, ZooModel):
         super().__init__(
             inputs={"token_ids": token_ids}, outputs=logits, dtype=dtype, **kwargs
         )
-
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.max_sequence_length = max_sequence_length
-        self.num_layers = num_layers
-        self.d_model = d_model
-        self.num_heads = num_heads
-        self.dff = dff
-        self.dropout = dropout
-        self.normalize_first = normalize_first
-        self.tie_embeddings = tie_embeddings
-        self.layer_norm_epsilon = layer_norm_epsilon
 
     @property
     def decoder_stack(self):

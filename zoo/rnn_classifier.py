@@ -213,19 +213,6 @@ class RNNClassifier(ZooModel):
         logits = self.logits_dense(pooled)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_classes = num_classes
-        self.cell = cell
-        self.bidirectional = bidirectional
-        self.num_layers = num_layers
-        self.embedding_dim = embedding_dim
-        self.hidden_dim = hidden_dim
-        self.pooling = pooling
-        self.attention_units = attention_units
-        self.dropout = dropout
-        self.input_features = input_features
-
     def _pool(self, pooling, h, padding_mask):
         """s from the top layer's outputs `h` `(B, T, D)` (`(B, D)` for "last")."""
         if pooling == "last":  # the top RNN already returned h_T

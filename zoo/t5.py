@@ -65,7 +65,7 @@ from keras_seq.layers import (
     RelativePositionBias,
     RMSNormalization,
 )
-from zoo.base import ZooModel
+from zoo.base import ZooModel, check_divisible, check_positive_int, check_rate
 from zoo.decoder_stack import DecoderStack
 from zoo.generation import GenerationMixin
 
@@ -459,17 +459,9 @@ def _check_hparams(hparams):
         "relative_attention_num_buckets",
         "relative_attention_max_distance",
     )
-    for key in positive:
-        value = hparams[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"T5: {key} must be a positive int, got {value!r}.")
-    if hparams["hidden_dim"] % hparams["num_heads"]:
-        raise ValueError(
-            f"T5: hidden_dim={hparams['hidden_dim']} is not divisible by "
-            f"num_heads={hparams['num_heads']}."
-        )
-    if not 0 <= hparams["dropout"] < 1:
-        raise ValueError(f"T5: dropout must be in [0, 1), got {hparams['dropout']}.")
+    check_positive_int("T5", **{key: hparams[key] for key in positive})
+    check_divisible("T5", "hidden_dim", hparams["hidden_dim"], hparams["num_heads"])
+    check_rate("T5", dropout=hparams["dropout"])
     for key in ("start_token_id", "end_token_id"):
         value = hparams[key]
         if not isinstance(value, int) or not 0 < value < hparams["vocabulary_size"]:

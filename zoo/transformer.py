@@ -48,7 +48,7 @@ from keras_seq.layers import (
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
-from zoo.base import ZooModel
+from zoo.base import ZooModel, check_divisible, check_token_id
 from zoo.decoder_stack import DecoderStack
 from zoo.generation import GenerationMixin
 
@@ -170,17 +170,13 @@ class Transformer(GenerationMixin, ZooModel):
         layer_norm_epsilon=1e-6,
         **kwargs,
     ):
-        if d_model % num_heads:
-            raise ValueError(
-                f"Transformer: d_model={d_model} is not divisible by "
-                f"num_heads={num_heads}."
-            )
-        for key, value in (("start", start_token_id), ("end", end_token_id)):
-            if not 0 < value < vocabulary_size:
-                raise ValueError(
-                    f"Transformer: {key}_token_id={value} must be in "
-                    f"[1, vocabulary_size={vocabulary_size}) (0 is the pad id)."
-                )
+        check_divisible("Transformer", "d_model", d_model, num_heads)
+        check_token_id(
+            "Transformer",
+            vocabulary_size,
+            start_token_id=start_token_id,
+            end_token_id=end_token_id,
+        )
         dtype = kwargs.pop("dtype", None)
         block_args = dict(
             d_model=d_model,
@@ -257,20 +253,6 @@ class Transformer(GenerationMixin, ZooModel):
             dtype=dtype,
             **kwargs,
         )
-
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.max_sequence_length = max_sequence_length
-        self.num_layers = num_layers
-        self.d_model = d_model
-        self.num_heads = num_heads
-        self.dff = dff
-        self.dropout = dropout
-        self.normalize_first = normalize_first
-        self.tie_embeddings = tie_embeddings
-        self.start_token_id = start_token_id
-        self.end_token_id = end_token_id
-        self.layer_norm_epsilon = layer_norm_epsilon
 
     def _embed(self, token_ids, dropout, start_index=0):
         """Dropout(sqrt(d_model) E[ids] + PE[start_index ...])."""
