@@ -25,6 +25,8 @@ def define_module_flag():
     so `--module=my_models --model=my_family` trains a family defined outside
     this package, and evaluate/export/generate load its model_dir.
     """
+    if "module" in flags.FLAGS:  # another tool of this process defined it
+        return
     flags.DEFINE_multi_string(
         "module",
         [],
