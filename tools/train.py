@@ -91,6 +91,14 @@ flags.DEFINE_integer(
     "Window or maximum length (default per family).",
     lower_bound=1,
 )
+flags.DEFINE_integer(
+    "gradient_stats_every",
+    0,
+    "Log gradient norms (per layer, global before/after clipping, BPTT through "
+    "time) to logs/gradients every N steps, warning once on vanishing or "
+    "exploding gradients (0: off).",
+    lower_bound=0,
+)
 flags.DEFINE_bool("export", True, "Export a SavedModel into model_dir/export/1.")
 
 
@@ -131,6 +139,7 @@ def main(argv):
         vocabulary_size=FLAGS.vocabulary_size,
         sequence_length=FLAGS.sequence_length,
         export=FLAGS.export,
+        gradient_stats_every=FLAGS.gradient_stats_every,
     )
     try:
         metrics = train(config)

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 import zoo
 from keras_seq import data as seq_data
+from keras_seq.diagnostics import GradientMonitor
 from keras_seq.training import distributed_loop, evaluation, tasks
 from keras_seq.training.checkpointer import Checkpointer
 from keras_seq.training.schedules import make_schedule
@@ -72,6 +73,7 @@ class TrainConfig:
     vocabulary_size: int = None
     sequence_length: int = None
     export: bool = True
+    gradient_stats_every: int = 0
 
     def identity(self):
         return {k: getattr(self, k) for k in IDENTITY}
@@ -170,6 +172,14 @@ def _train(config, strategy, out_dir, log):
             checkpointer,
             keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")),
         ]
+        if config.gradient_stats_every:
+            callbacks.append(
+                GradientMonitor(
+                    next(iter(train_batches)),
+                    os.path.join(out_dir, "logs", "gradients"),
+                    every=config.gradient_stats_every,
+                )
+            )
         verbose = 2 if os.environ.get("CI") else 1
         if config.strategy == "default":
             model.fit(
@@ -234,6 +244,10 @@ def _validate(config):
         bad("strategy", f"must be one of {list(STRATEGIES)}")
     if config.tokenizer not in TOKENIZERS:
         bad("tokenizer", f"must be one of {list(TOKENIZERS)}")
+    if config.gradient_stats_every < 0:
+        bad("gradient_stats_every", "must be >= 0 (0: off)")
+    if config.gradient_stats_every and config.strategy != "default":
+        bad("gradient_stats_every", "needs --strategy=default")
     if config.init_from and not os.path.exists(config.init_from):
         bad("init_from", "no such file")
 
