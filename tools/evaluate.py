@@ -28,12 +28,35 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "batch_size", None, "Batch size (default: the run's).", lower_bound=1
 )
+flags.DEFINE_string(
+    "plot",
+    None,
+    "Instead of evaluating, draw the run's loss and metric curves from its "
+    "TensorBoard logs to this PNG (needs matplotlib).",
+)
 flags.mark_flag_as_required("model_dir")
+
+
+def _plot(path):
+    from keras_seq.diagnostics import plots
+    from keras_seq.diagnostics.tensorboard_logs import read_scalars
+
+    logs = os.path.join(FLAGS.model_dir, "logs")
+    try:
+        scalars = read_scalars(logs)
+        plots.plot_curves(scalars, path, title=os.path.basename(FLAGS.model_dir))
+    except plots.MissingMatplotlibError as e:
+        flag_utils.fail(PROGRAM, f"--plot: {e}")
+    except (ValueError, OSError) as e:
+        flag_utils.fail(PROGRAM, f"--plot={path}: {e}")
+    print(f"curves of {sorted(scalars)}: {path}")
 
 
 def main(argv):
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
+    if FLAGS.plot:
+        return _plot(FLAGS.plot)
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)
     from keras_seq.training.evaluation import evaluate_model_dir
 

@@ -46,6 +46,17 @@ flags.DEFINE_integer("top_k", 5, "k of the top_k sampler.", lower_bound=1)
 flags.DEFINE_float("top_p", 0.9, "p of the top_p sampler.", lower_bound=0.0)
 flags.DEFINE_integer("num_beams", 4, "Beam width of the beam sampler.", lower_bound=1)
 flags.DEFINE_integer("seed", None, "Random seed of the samplers.")
+flags.DEFINE_string(
+    "attention_plot",
+    None,
+    "Also draw the attention on the first input to this PNG: output steps "
+    "against input tokens (seq2seq_attention; the last cross-attention of "
+    "transformer/t5), or the last self-attention (gpt, bert). Needs "
+    "--model_dir and matplotlib.",
+)
+flags.DEFINE_enum(
+    "attention_heads", "mean", ["mean", "each"], "Heads' mean, or a panel per head."
+)
 flags.DEFINE_integer(
     "max_length",
     None,
@@ -148,9 +159,29 @@ def _from_keras(texts):
             top_p=FLAGS.top_p,
             num_beams=FLAGS.num_beams,
         )
-        return text_model.keras_outputs(texts, FLAGS.sampler, FLAGS.seed)
+        outputs = text_model.keras_outputs(texts, FLAGS.sampler, FLAGS.seed)
+        if FLAGS.attention_plot:
+            _attention_plot(text_model, texts[0])
+        return outputs
     except (ExportError, ValueError) as e:
         flag_utils.fail(PROGRAM, str(e))
+
+
+def _attention_plot(text_model, text):
+    from keras_seq.diagnostics.attention import plot_run_attention
+    from keras_seq.diagnostics.plots import MissingMatplotlibError
+
+    try:
+        plot_run_attention(
+            text_model, text, FLAGS.attention_plot, heads=FLAGS.attention_heads
+        )
+    except MissingMatplotlibError as e:
+        flag_utils.fail(PROGRAM, f"--attention_plot: {e}")
+    except ValueError as e:
+        flag_utils.fail(PROGRAM, f"--attention_plot={FLAGS.attention_plot}: {e}")
+    except OSError as e:
+        flag_utils.fail(PROGRAM, f"--attention_plot={FLAGS.attention_plot}: {e}")
+    logging.warning("attention plot: %s", FLAGS.attention_plot)
 
 
 def _decode(value):
@@ -164,6 +195,10 @@ def main(argv):
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)
     if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
         flag_utils.fail(PROGRAM, "give exactly one of --model_dir and --saved_model.")
+    if FLAGS.attention_plot and FLAGS.saved_model:
+        flag_utils.fail(
+            PROGRAM, "--attention_plot needs --model_dir (the Keras model)."
+        )
     if FLAGS.temperature <= 0 or not 0 < FLAGS.top_p <= 1:
         flag_utils.fail(PROGRAM, "--temperature must be > 0 and --top_p in (0, 1].")
     texts = _inputs()

@@ -309,6 +309,15 @@ class AttentionDecoderCell(keras.layers.Layer):
         return x, new_states
 
     def call(self, inputs, states, training=False):
+        output, new_states, _ = self.step(inputs, states, training=training)
+        return output, new_states
+
+    def step(self, inputs, states, training=False):
+        """One step, with its attention: `(output, new_states, weights)`.
+
+        `weights` `(B, S)` are the `a_ts` this step attended with (over the
+        source, 0 at padding); `call` is this step without them.
+        """
         states = list(states)
         memory, keys, memory_mask = states[-3:]
         num_recurrent = self.states_per_layer * self.num_layers
@@ -318,16 +327,17 @@ class AttentionDecoderCell(keras.layers.Layer):
             # h_t = RNN([y_(t-1); h~_(t-1)], h_(t-1))   (input feeding)
             x = ops.concatenate([inputs, h_tilde], axis=-1)
             h, recurrent = self._run_layers(x, recurrent)
-            c, _ = self.attend(h, memory, keys, memory_mask)
+            c, a = self.attend(h, memory, keys, memory_mask)
             # h~_t = tanh(W_c [c_t; h_t])
             h_tilde = self.attentional_dense(ops.concatenate([c, h], axis=-1))
-            return h_tilde, [*recurrent, h_tilde, memory, keys, memory_mask]
+            return h_tilde, [*recurrent, h_tilde, memory, keys, memory_mask], a
         # c_t = attend(s_(t-1)), the top layer's previous output.
         s_prev = recurrent[(self.num_layers - 1) * self.states_per_layer]
-        c, _ = self.attend(s_prev, memory, keys, memory_mask)
+        c, a = self.attend(s_prev, memory, keys, memory_mask)
         # s_t = RNN([y_(t-1); c_t], s_(t-1))
         s, recurrent = self._run_layers(ops.concatenate([inputs, c], -1), recurrent)
-        return ops.concatenate([s, c], -1), [*recurrent, memory, keys, memory_mask]
+        new_states = [*recurrent, memory, keys, memory_mask]
+        return ops.concatenate([s, c], -1), new_states, a
 
     def get_config(self):
         config = super().get_config()
@@ -520,6 +530,28 @@ class Seq2SeqAttention(GenerationMixin, ZooModel):
         if not self.decoder_cell.is_luong:
             decoder_outputs = ops.concatenate([decoder_outputs, y], axis=-1)
         return self.logits_dense(self.output_dropout(decoder_outputs))
+
+    def attention_weights(self, inputs):
+        """The decoder's attention weights `a_ts` under teacher forcing.
+
+        Args:
+            inputs: the model's inputs, `{"encoder_token_ids": (B, S),
+                "decoder_token_ids": (B, T)}`.
+
+        Returns:
+            `(B, T, S)`: row `t` is the attention the step predicting target
+            token `t` used (0 at source padding), as in Bahdanau et al.
+            (2015), fig. 3.
+        """
+        states = self._initial_decoder_states(
+            ops.convert_to_tensor(inputs["encoder_token_ids"]), training=False
+        )
+        y = self.decoder_embedding(ops.convert_to_tensor(inputs["decoder_token_ids"]))
+        weights = []
+        for t in range(y.shape[1]):
+            _, states, a = self.decoder_cell.step(y[:, t], states)
+            weights.append(a)
+        return ops.stack(weights, axis=1)
 
     # === Generation contract (zoo.generation) ===
 

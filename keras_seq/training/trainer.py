@@ -39,6 +39,8 @@ IDENTITY = ("model", "preset", "overrides", "dataset", "tokenizer")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # Time axes are padded to a multiple of this under XLA (few compiled shapes).
 PAD_MULTIPLE = 16
+# Steps between the batch-level scalars in logs/ (training curves).
+LOG_EVERY = 10
 TOKENIZERS = ("auto", "char", "byte", "word_piece", "sentence_piece")
 
 
@@ -170,7 +172,9 @@ def _train(config, strategy, out_dir, log):
     if start < steps:
         callbacks = [
             checkpointer,
-            keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")),
+            keras.callbacks.TensorBoard(
+                os.path.join(out_dir, "logs"), update_freq=LOG_EVERY
+            ),
         ]
         if config.gradient_stats_every:
             callbacks.append(
