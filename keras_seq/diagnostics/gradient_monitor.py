@@ -128,7 +128,8 @@ class GradientMonitor(keras.callbacks.Callback):
                     "grad_norm_first": float(norms[0]),
                 }
         self.history.append(record)
-        with self._writer.as_default(step=step):
+        # Keras's TensorBoard callback gates summaries with its own record_if.
+        with self._writer.as_default(step=step), tf.summary.record_if(True):
             tf.summary.scalar("gradients/global_norm", record["global_norm"])
             tf.summary.scalar(
                 "gradients/global_norm_clipped", record["global_norm_clipped"]
