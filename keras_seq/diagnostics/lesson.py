@@ -263,8 +263,9 @@ def gradients(out_dir, quick=False, seed=0, data_dir=None, log=print):
         e = results[c]
         lines.append(
             f"| {LABELS[c]} | {e['spectrum_at_init']['max_singular_value']:.3f} | "
-            f"{e['init']['first_over_last']:.3g} | "
-            f"{e['trained']['first_over_last']:.3g} | {e['trained']['test_mse']:.4f} |"
+            f"{_ratio(e['init']['first_over_last'])} | "
+            f"{_ratio(e['trained']['first_over_last'])} | "
+            f"{e['trained']['test_mse']:.4f} |"
         )
     out.write_md(
         f"Adding problem, T={s['T']}, {s['units']} units, {s['steps']} steps of "
@@ -274,6 +275,10 @@ def gradients(out_dir, quick=False, seed=0, data_dir=None, log=print):
         + "\n\n![gradients](gradients.png)"
     )
     return summary
+
+
+def _ratio(value):
+    return "0 (underflows float32)" if value == 0 else f"{value:.3g}"
 
 
 # === exploding ===
@@ -476,6 +481,15 @@ def adding(out_dir, quick=False, seeds=(0,), data_dir=None, log=print):
     for t in lengths:
         cells = " | ".join(f"{mean_mse(LABELS[c], t):.4f}" for c in CELLS)
         lines.append(f"| {t} | {cells} |")
+    solved = {
+        LABELS[c]: [t for t in lengths if mean_mse(LABELS[c], t) < MEAN_BASELINE / 10]
+        for c in CELLS
+    }
+    reading = "; ".join(
+        f"{cell} for T in {ts}" if ts else f"{cell} for no T"
+        for cell, ts in solved.items()
+    )
+    lines.append(f"\nBelow a tenth of the baseline (MSE < 0.0167): {reading}.")
     out.write_md(
         f"Test MSE on 1000 test sequences (predicting 1 gives 0.167); every cell "
         f"{s['units']} units, {s['steps']} steps of batch {s['batch']}, Adam 2e-3 "

@@ -143,7 +143,11 @@ def plot_lines(panels, path, title=None, logy=True, columns=2):
     columns = min(columns, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(
-        rows, columns, figsize=(5.6 * columns, 4.2 * rows), squeeze=False
+        rows,
+        columns,
+        figsize=(5.6 * columns, 4.2 * rows),
+        squeeze=False,
+        layout="constrained",
     )
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
@@ -186,7 +190,11 @@ def plot_curves(scalars, path, title=None):
     per_row = min(len(tags), 3)
     rows = -(-len(tags) // per_row)
     fig, axes = plt.subplots(
-        rows, per_row, figsize=(4.6 * per_row, 3.4 * rows), squeeze=False
+        rows,
+        per_row,
+        figsize=(4.6 * per_row, 3.4 * rows),
+        squeeze=False,
+        layout="constrained",
     )
     for ax, tag in zip(axes.flat, tags):
         for run, (steps, values) in sorted(scalars[tag].items()):
