@@ -62,6 +62,18 @@ def test_gradients_numbers(quick):
             assert entry["jacobian_norm"][-1] == pytest.approx(1.0, rel=1e-4)
             assert entry["grad_norm_relative"][-1] == pytest.approx(1.0)
             assert 0 <= entry["first_over_last"] < 1
+    # Measured (seed 0): after 40 steps the LSTM already carries more of the
+    # gradient back to t=1 than SimpleRNN (0.0023 against 9.9e-05); at init
+    # it carried less (4.7e-04 against 0.025), see the vanishing test.
+    cells = summary["cells"]
+    assert (
+        cells["lstm"]["init"]["first_over_last"]
+        < (cells["rnn"]["init"]["first_over_last"])
+    )
+    assert (
+        cells["lstm"]["trained"]["first_over_last"]
+        > (cells["rnn"]["trained"]["first_over_last"])
+    )
 
 
 def test_exploding_run_stops_cleanly_and_clipped_run_finishes(quick):

@@ -34,7 +34,9 @@ SUBCOMMANDS = ("gradients", "exploding", "adding", "truncation")
 flags.DEFINE_bool("quick", False, "Run the small setting (CI).")
 flags.DEFINE_string("output_dir", "lesson", "Where the PNG, JSON, CSV, MD go.")
 flags.DEFINE_string("data_dir", None, "Where the datasets are prepared.")
-flags.DEFINE_integer("seed", 0, "Seed of weights and data.")
+flags.DEFINE_integer(
+    "seed", 0, "Seed of weights and data (gradients, exploding, truncation)."
+)
 flags.DEFINE_list("seeds", ["0"], "Seeds of the adding table (comma-separated).")
 flags.DEFINE_float(
     "clipnorm", 1.0, "exploding: global clipnorm of the clipped run.", lower_bound=0.0

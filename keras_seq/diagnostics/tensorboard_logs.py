@@ -33,7 +33,8 @@ def read_scalars(log_dir):
     for path in files:
         run = os.path.relpath(os.path.dirname(path), log_dir)
         run = "." if run == os.curdir else run
-        for event in tf.compat.v1.train.summary_iterator(path):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 number = _scalar(value)
                 if number is not None:
