@@ -219,6 +219,12 @@ def test_record_attention_of_transformer_families(family, inputs, expected, tmp_
     assert_real_png(path)
 
 
+def test_missing_matplotlib_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(plots.MissingMatplotlibError, match=r"keras-seq\[plots\]"):
+        plots.plot_attention(np.eye(2), ["a", "b"], ["x", "y"], "/tmp/never.png")
+
+
 def test_plot_attention_checks_its_labels():
     with pytest.raises(ValueError, match="need 2 target and 3 source tokens"):
         plots.plot_attention(np.ones((2, 3)), ["a", "b"], ["x", "y"])
