@@ -154,7 +154,17 @@ def plot_run_attention(text_model, text, path, heads="mean"):
     else:
         head_titles = [f"head {h}" for h in range(weights.shape[0])]
     title = f"{text!r} -> {output_text!r}\n({run.family}, {name})"
-    plot_attention(weights, cols, rows, path, title=title, head_titles=head_titles)
+    labels = ("input", "output") if run.kind == "seq2seq" else ("key", "query")
+    plot_attention(
+        weights,
+        cols,
+        rows,
+        path,
+        title=title,
+        head_titles=head_titles,
+        xlabel=labels[0],
+        ylabel=labels[1],
+    )
     return path, output_text
 
 

@@ -5,6 +5,7 @@ a picture is drawn, with the Agg backend (no display needed).
 """
 
 import os
+import re
 
 import numpy as np
 
@@ -52,6 +53,8 @@ def plot_attention(
     path=None,
     title=None,
     head_titles=None,
+    xlabel="input",
+    ylabel="output",
 ):
     """Heatmap of attention weights: output steps (rows) against inputs.
 
@@ -65,6 +68,8 @@ def plot_attention(
         path: where to write the PNG; if `None` the figure is returned.
         title: the figure's title (by default the input and output strings).
         head_titles: optional `H` panel titles.
+        xlabel: the columns' axis label (`"key"` for self-attention).
+        ylabel: the rows' axis label (`"query"` for self-attention).
 
     Returns:
         `path` if given, else the matplotlib figure.
@@ -104,6 +109,7 @@ def plot_attention(
             max(3.0, grid_rows * (rows * cell + 1.2)),
         ),
         squeeze=False,
+        layout="constrained",
     )
     image = None
     for h, ax in enumerate(axes.flat):
@@ -113,11 +119,11 @@ def plot_attention(
         image = ax.imshow(weights[h], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(cols), [_label(t) for t in source_tokens], fontsize=8)
         ax.set_yticks(range(rows), [_label(t) for t in target_tokens], fontsize=8)
-        ax.set_xlabel("input")
-        ax.set_ylabel("output")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         if head_titles:
             ax.set_title(head_titles[h], fontsize=9)
-    fig.colorbar(image, ax=list(axes.flat), fraction=0.03, label="attention weight")
+    fig.colorbar(image, ax=axes, fraction=0.03, label="attention weight")
     if title is None:
         title = f"{_text(source_tokens)!r} -> {_text(target_tokens)!r}"
     fig.suptitle(title)
@@ -130,9 +136,11 @@ def _label(token):
 
 
 def _text(tokens):
-    if all(len(str(t)) == 1 for t in tokens):
-        return "".join(str(t) for t in tokens)
-    return " ".join(str(t) for t in tokens)
+    """Tokens as a string: characters joined, special `<...>` tokens dropped."""
+    words = [str(t) for t in tokens if not re.fullmatch(r"<[^<>\s]+>", str(t))]
+    if all(len(w) == 1 for w in words):
+        return "".join(words)
+    return " ".join(words)
 
 
 def plot_lines(panels, path, title=None, logy=True, columns=2):
