@@ -60,6 +60,27 @@ def test_monitor_logs_norms_and_warns_once(tmp_path):
     assert "gradients/readout" in scalars
 
 
+def test_monitor_measures_the_layers_it_can(tmp_path):
+    import zoo
+
+    model = zoo.build("seq2seq_attention", "tiny")
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x = {
+        "encoder_token_ids": np.array([[5, 6, 7, 3], [8, 9, 3, 0]], "int32"),
+        "decoder_token_ids": np.array([[2, 9, 8], [2, 4, 4]], "int32"),
+    }
+    y = np.array([[9, 8, 3], [4, 4, 3]], "int32")
+    monitor = GradientMonitor((x, y), str(tmp_path), every=1)
+    model.fit(x, y, epochs=1, callbacks=[monitor], verbose=0)
+    # The encoder's two directions are measured; the attention decoder cell
+    # (its output is [s_t; c_t], not h_t) is left out.
+    measured = set(monitor.history[-1]["bptt"])
+    assert len(measured) == 2 and all(p.startswith("encoder_0/") for p in measured)
+
+
 def test_spectrum_and_its_reading():
     rnn = layers.SimpleRNN(6)
     rnn.build((None, 4, 3))
@@ -104,6 +125,7 @@ def test_train_flag_writes_gradient_logs(corpus, tmp_path):
             "--sequence_length=32",
             "--override=hidden_dim=16",
             "--gradient_stats_every=3",
+            "--nojit_compile",
             "--noexport",
         ],
         cwd=ROOT,

@@ -118,9 +118,9 @@ class GradientMonitor(keras.callbacks.Callback):
         if self._probe is not None:
             try:
                 profiles = self._probe(x, y, sw)
-            except ValueError:  # a cell the probe cannot measure: stop trying
-                self._probe = None
-                profiles = {}
+            except ValueError:  # a cell the probe cannot measure: leave it out
+                self._probe = self._measurable_probe(x, y, sw)
+                profiles = self._probe(x, y, sw) if self._probe else {}
             for path, profile in profiles.items():
                 norms = profile.mean_grad_norms()
                 record["bptt"][path] = {
@@ -140,6 +140,18 @@ class GradientMonitor(keras.callbacks.Callback):
                 for key, value in values.items():
                     tf.summary.scalar(f"bptt/{path}/{key}", value)
         self._check(record)
+
+    def _measurable_probe(self, x, y, sw):
+        """A probe of the recurrent layers that can be measured alone (the
+        seq2seq decoder's attention cell cannot), or `None`."""
+        paths = []
+        for path in find_rnn_layers(self.model):
+            try:
+                BPTTProbe(self.model, [path], jacobian_examples=0)(x, y, sw)
+                paths.append(path)
+            except ValueError:
+                continue
+        return BPTTProbe(self.model, paths, jacobian_examples=0) if paths else None
 
     def _check(self, record):
         norm = record["global_norm"]
