@@ -141,3 +141,7 @@ def test_train_flag_writes_gradient_logs(corpus, tmp_path):
     clipped = scalars["gradients/global_norm_clipped"]["."][1]
     assert np.all(clipped <= values + 1e-6)
     assert any(tag.startswith("bptt/") for tag in scalars)
+    # The training curves: batch-level points, and the epoch summary kept.
+    curves = read_scalars(str(model_dir / "logs"))
+    assert list(curves["batch_loss"]["train"][0]) == [2, 4, 6]
+    assert "epoch_loss" in curves

@@ -20,6 +20,7 @@ sets the cluster) train with `distributed_loop.fit`; only the chief writes to
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import uuid
@@ -172,8 +173,10 @@ def _train(config, strategy, out_dir, log):
     if start < steps:
         callbacks = [
             checkpointer,
+            # Keras records the epoch summaries only at a step its batch
+            # summaries are recorded at: the last step must be one.
             keras.callbacks.TensorBoard(
-                os.path.join(out_dir, "logs"), update_freq=LOG_EVERY
+                os.path.join(out_dir, "logs"), update_freq=math.gcd(steps, LOG_EVERY)
             ),
         ]
         if config.gradient_stats_every:
