@@ -98,6 +98,8 @@ def test_resume_after_sigkill_ends_with_the_same_steps(corpus, tmp_path):
         (["--steps=0"], "steps"),
         (["--preset=huge"], "Unknown preset 'huge'"),
         (["--override=nope=1"], "Unknown override"),
+        (["--validation_fraction=0.2"], "--validation_fraction=0.2: only for local"),
+        (["--validation_metric=bleu2"], "--validation_metric='bleu2'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(flags, message, tmp_path):
@@ -124,9 +126,11 @@ def test_evaluate_prints_and_writes_metrics(trained):
     printed = json.loads(result.stdout[result.stdout.index("{") :])
     written = json.loads((model_dir / f"metrics-{printed['split']}.json").read_text())
     assert printed == written
-    for key in ("loss", "accuracy", "perplexity", "bits_per_token"):
+    for key in ("loss", "accuracy", "perplexity", "bits_per_character"):
         assert key in printed, key
-    assert abs(printed["bits_per_token"] * 0.6931471805599453 - printed["loss"]) < 1e-6
+    assert printed["unit"] == "character"
+    bits = printed["bits_per_character"]
+    assert abs(bits * 0.6931471805599453 - printed["loss"]) < 1e-6
 
 
 def test_model_dir_of_another_run_is_left_alone(corpus, trained, tmp_path):

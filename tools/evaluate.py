@@ -1,11 +1,17 @@
 """keras-seq-evaluate: the metrics of a trained model, as JSON.
 
-Prints the family's metrics (loss, accuracy; perplexity and bits per token
-for language models; greedy-decoding exact match and BLEU for seq2seq; MSE
-for regression) on stdout and writes them to `<model_dir>/metrics-<split>.json`.
+Prints the family's metrics (loss, accuracy; perplexity and bits per
+character, byte or token for language models, with `unit` saying which;
+greedy-decoding exact match and BLEU for seq2seq; MSE for regression) on
+stdout and writes them to `<model_dir>/metrics-<split>.json`.
+
+`--kneser_ney_order=3` adds the bits per character of an interpolated
+Kneser-Ney character 3-gram fit on the same train split: the baseline a
+character-level model should beat.
 
 Example:
     keras-seq-evaluate --model_dir=runs/seq2seq_attention-date_normalization
+    keras-seq-evaluate --model_dir=runs/char --split=validation --kneser_ney_order=3
 """
 
 import json
@@ -33,6 +39,14 @@ flags.DEFINE_string(
     None,
     "Instead of evaluating, draw the run's loss and metric curves from its "
     "TensorBoard logs to this PNG (needs matplotlib).",
+)
+flags.DEFINE_integer(
+    "kneser_ney_order",
+    0,
+    "Also report the bits per character of an interpolated Kneser-Ney "
+    "character n-gram of this order fit on the train split (text data; "
+    "0: off), as kneser_ney_bits_per_character.",
+    lower_bound=0,
 )
 flags.mark_flag_as_required("model_dir")
 
@@ -67,6 +81,7 @@ def main(argv):
             FLAGS.split,
             FLAGS.data_dir,
             FLAGS.batch_size,
+            kneser_ney_order=FLAGS.kneser_ney_order,
         )
     except ValueError as e:
         flag_utils.fail(PROGRAM, str(e))

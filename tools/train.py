@@ -2,7 +2,9 @@
 
 With no flags it trains the default model (seq2seq with Bahdanau attention) on
 the embedded `date_normalization` dataset, evaluates it on the test split,
-exports a SavedModel, and prints where everything went.
+exports a SavedModel, and prints where everything went. During training it
+evaluates the validation split every `--validate_every` steps and keeps the
+best weights (`--validation_metric`, `--early_stopping`).
 
 Example:
     keras-seq-train --model=char_rnn --dataset=text:corpus.txt --steps=500 \\
@@ -100,6 +102,37 @@ flags.DEFINE_integer(
     lower_bound=0,
 )
 flags.DEFINE_bool("export", True, "Export a SavedModel into model_dir/export/1.")
+flags.DEFINE_integer(
+    "validate_every",
+    100,
+    "Steps between evaluations on the validation split, also made at the start "
+    "and the end (0: no validation, the last weights are kept).",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "validation_batches",
+    8,
+    "Batches of the validation split each evaluation reads (0: all of it).",
+    lower_bound=0,
+)
+flags.DEFINE_string(
+    "validation_metric",
+    "auto",
+    "Metric the kept model is the best of (auto: the family's, e.g. loss for "
+    "language models, exact_match for seq2seq, accuracy for classifiers).",
+)
+flags.DEFINE_integer(
+    "early_stopping",
+    None,
+    "Stop after this many evaluations without a better validation metric.",
+    lower_bound=1,
+)
+flags.DEFINE_float(
+    "validation_fraction",
+    None,
+    "text:/pairs:/labeled: files: the fraction held out for validation "
+    "(default 0.1); kept in config.json.",
+)
 
 
 def main(argv):
@@ -140,6 +173,11 @@ def main(argv):
         sequence_length=FLAGS.sequence_length,
         export=FLAGS.export,
         gradient_stats_every=FLAGS.gradient_stats_every,
+        validate_every=FLAGS.validate_every,
+        validation_batches=FLAGS.validation_batches,
+        validation_metric=FLAGS.validation_metric,
+        early_stopping=FLAGS.early_stopping,
+        validation_fraction=FLAGS.validation_fraction,
     )
     try:
         metrics = train(config)
@@ -153,6 +191,7 @@ def main(argv):
         "metrics.json",
         "tokenizer",
         "checkpoints",
+        "best",
         "logs",
         "export/1",
     ):

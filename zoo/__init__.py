@@ -126,6 +126,13 @@ def preset_config(name, preset="tiny", **overrides):
     return config
 
 
+def validation_metric(name, task):
+    """`(metric, mode)` the family `name` keeps its best model by on `task`:
+    a key of `keras_seq.training.evaluation.evaluate`'s result, and `"min"`
+    or `"max"` (which way is better). See `Family.validation_metric`."""
+    return family(name).validation_metric(task)
+
+
 def build(name, preset="tiny", dtype=None, **overrides):
     """Builds the zoo model `name` from `preset`, with `overrides` applied.
 
@@ -176,4 +183,5 @@ __all__ = [
     "preset_config",
     "presets",
     "register",
+    "validation_metric",
 ]

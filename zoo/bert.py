@@ -101,6 +101,11 @@ FACTS = dict(
     tasks={"language_model": "masked_lm", "classification": "cls_sep_classification"},
     default_sequence_length=128,
     text_interface="classifier",
+    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
+    validation_metrics={
+        "classification": ("accuracy", "max"),
+        "language_model": ("loss", "min"),
+    },
 )
 
 LAYER_NORM_EPSILON = 1e-12

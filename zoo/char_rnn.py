@@ -28,10 +28,14 @@ is fixed and its state would be clobbered): generate with `stateless_copy()`.
 Generation (`generate`, from `zoo.generation.GenerationMixin`): the cache is
 the recurrent state of every layer, fed one token at a time.
 
-Presets: `tiny` (tests), `small` (Karpathy's char-rnn defaults: 2 LSTM layers
-of 128 units) and `large` (3 LSTM layers of 512 units with dropout 0.5, as for
-the Shakespeare and Linux samples of "The Unreasonable Effectiveness of
-Recurrent Neural Networks"), both on 256 byte ids (pad 0 = the NUL byte).
+Presets: `tiny` (tests, 64K parameters), `small` (Karpathy's char-rnn sizes:
+2 LSTM layers of 128 units, 0.28M parameters, with dropout 0.3 on the
+embeddings and between layers; for texts of about 10 KB to 1 MB, on which an
+unregularized model overfits within a few hundred steps) and `large` (3 LSTM
+layers of 512 units with dropout 0.5, 5.7M parameters, as for the Shakespeare
+and Linux samples of "The Unreasonable Effectiveness of Recurrent Neural
+Networks"; for 1 MB of text and more), both on 256 byte ids (pad 0 = the NUL
+byte; the train tool sets the vocabulary of the data's characters).
 
 References:
     - [Karpathy, 2015](https://karpathy.github.io/2015/05/21/rnn-effectiveness/),
@@ -77,7 +81,7 @@ PRESETS = {
         "num_layers": 2,
         "embedding_dim": 64,
         "hidden_dim": 128,
-        "dropout": 0.0,
+        "dropout": 0.3,
         "stateful": False,
         "batch_size": None,
     },
@@ -98,6 +102,11 @@ FACTS = dict(
     tasks={"language_model": "causal_lm", "tagging": "tagging"},
     default_sequence_length=100,
     text_interface="language_model",
+    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
+    validation_metrics={
+        "language_model": ("loss", "min"),
+        "tagging": ("accuracy", "max"),
+    },
 )
 
 RECURRENT_LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}

@@ -25,11 +25,25 @@ Facts:
   `serve_text`, the generate tool): `"language_model"` (prompt in,
   continuation out), `"seq2seq"` (source in, target out), `"classifier"`
   (text in, label out) or `None` (ids only).
+- `validation_metrics`: `{task: (metric, "min" | "max")}`, what the train
+  tool keeps the best model by (a key of `keras_seq.training.evaluation`'s
+  metrics, and which way is better); tasks not listed get the default of
+  their batch format (`DEFAULT_VALIDATION_METRICS`).
 """
 
 import dataclasses
 
 TEXT_INTERFACES = ("language_model", "seq2seq", "classifier")
+DEFAULT_VALIDATION_METRICS = {
+    "causal_lm": ("loss", "min"),
+    "span_corruption": ("loss", "min"),
+    "masked_lm": ("loss", "min"),
+    "seq2seq": ("exact_match", "max"),
+    "classification": ("accuracy", "max"),
+    "cls_sep_classification": ("accuracy", "max"),
+    "tagging": ("accuracy", "max"),
+    "regression": ("mse", "min"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +57,7 @@ class Family:
         tasks: `{task: batch format}`.
         default_sequence_length: int or `None`.
         text_interface: one of `TEXT_INTERFACES` or `None`.
+        validation_metrics: `{task: (metric, "min" | "max")}` or `None`.
         module: the module that defines it (imported before loading a
             `.keras` file of it, so its classes are registered).
     """
@@ -53,6 +68,7 @@ class Family:
     tasks: dict
     default_sequence_length: int = None
     text_interface: str = None
+    validation_metrics: dict = None
     module: str = None
 
     def __post_init__(self):
@@ -76,3 +92,19 @@ class Family:
     def batch_format(self, task):
         """The batch format this family trains on for `task`, or `None`."""
         return self.tasks.get(task)
+
+    def validation_metric(self, task):
+        """`(metric, mode)` the train tool keeps the best model by on `task`.
+
+        Raises:
+            ValueError: the family does not train on `task`.
+        """
+        if task not in self.tasks:
+            raise ValueError(
+                f"zoo family {self.name!r} has no validation metric for task "
+                f"{task!r}; it trains on {sorted(self.tasks)}."
+            )
+        declared = (self.validation_metrics or {}).get(task)
+        if declared is not None:
+            return tuple(declared)
+        return DEFAULT_VALIDATION_METRICS.get(self.tasks[task], ("loss", "min"))

@@ -89,6 +89,11 @@ FACTS = dict(
     tasks={"language_model": "causal_lm", "tagging": "tagging"},
     default_sequence_length=128,
     text_interface="language_model",
+    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
+    validation_metrics={
+        "language_model": ("loss", "min"),
+        "tagging": ("accuracy", "max"),
+    },
 )
 
 

@@ -104,6 +104,11 @@ FACTS = dict(
     tasks={"classification": "classification", "regression": "regression"},
     default_sequence_length=256,
     text_interface="classifier",
+    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
+    validation_metrics={
+        "classification": ("accuracy", "max"),
+        "regression": ("mse", "min"),
+    },
 )
 
 RECURRENT_LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}

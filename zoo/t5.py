@@ -116,6 +116,11 @@ FACTS = dict(
     tasks={"seq2seq": "seq2seq", "language_model": "span_corruption"},
     default_sequence_length=128,
     text_interface="seq2seq",
+    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
+    validation_metrics={
+        "seq2seq": ("exact_match", "max"),
+        "language_model": ("loss", "min"),
+    },
 )
 
 

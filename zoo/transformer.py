@@ -101,6 +101,8 @@ FACTS = dict(
     tasks={"seq2seq": "seq2seq"},
     default_sequence_length=None,
     text_interface="seq2seq",
+    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
+    validation_metrics={"seq2seq": ("exact_match", "max")},
 )
 
 

@@ -2,8 +2,10 @@
 
 - every task: `loss` and, for token and class targets, `accuracy` (masked
   token accuracy for token tasks);
-- language models: `perplexity = exp(loss)` and `bits_per_token = loss / ln 2`
-  (bits per character for character and byte tokenizers);
+- language models: `perplexity = exp(loss)` and the bits per unit,
+  `loss / ln 2`: `bits_per_character` with a character tokenizer,
+  `bits_per_byte` with the byte tokenizer, else `bits_per_token`; the key
+  `unit` says which (`"character"`, `"byte"`, `"token"`);
 - seq2seq: `exact_match`, the fraction of test examples whose greedy decoding
   (no teacher forcing) equals the target, and `teacher_forced_exact_match`;
   `bleu` (keras-hub's corpus BLEU) for text-to-text data;
@@ -31,6 +33,31 @@ def evaluate(
     sequence_length=None,
 ):
     """Returns a dict of metrics of `model` on `split` of `dataset`."""
+    batches = eval_batches(
+        model,
+        family,
+        dataset,
+        tokenizer,
+        split,
+        batch_size,
+        max_batches=max_batches,
+        sequence_length=sequence_length,
+    )
+    return evaluate_batches(model, family, dataset.task, batches, tokenizer)
+
+
+def eval_batches(
+    model,
+    family,
+    dataset,
+    tokenizer,
+    split,
+    batch_size,
+    max_batches=None,
+    sequence_length=None,
+):
+    """The unshuffled batches of `split` that `evaluate_batches` reads (the
+    first `max_batches`, cached)."""
     batches = seq_data.make_batches(
         family,
         dataset,
@@ -42,23 +69,68 @@ def evaluate(
     )
     batches = tasks.select_inputs(batches, tasks.model_inputs(model))
     if max_batches:
-        batches = batches.take(max_batches)
+        batches = batches.take(max_batches).cache()
+    return batches
+
+
+def evaluate_batches(model, family, task, batches, tokenizer, decode=True):
+    """The metrics of `model` (compiled for `task`) on `batches`.
+
+    `decode=False` skips greedy decoding for seq2seq: `exact_match` is then
+    the teacher-forced one, which is the same number (targets end with
+    `</s>`: a model whose argmax is right at every target position decodes
+    the target greedily, and one that is wrong somewhere decodes the same
+    prefix up to its first wrong token), at the cost of one forward pass.
+    """
     with warnings.catch_warnings():
         # A dataset of unknown length ends with this (harmless) Keras warning.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         results = model.evaluate(batches, verbose=0, return_dict=True)
     metrics = {k: float(v) for k, v in results.items()}
-    if dataset.task == "regression":
+    if task == "regression":
         metrics["mse"] = metrics["loss"]
         return metrics
-    if tasks.batch_format(family, dataset.task) in tasks.NEXT_TOKEN_FORMATS:
+    if tasks.batch_format(family, task) in tasks.NEXT_TOKEN_FORMATS:
         metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
-        metrics["bits_per_token"] = metrics["loss"] / math.log(2.0)
-    if dataset.task == "seq2seq" and hasattr(model, "generate"):
+        unit = bits_unit(tokenizer)
+        metrics[f"bits_per_{unit}"] = metrics["loss"] / math.log(2.0)
+        metrics["unit"] = unit
+    if task == "seq2seq" and hasattr(model, "generate") and decode:
         if "exact_match" in metrics:
             metrics["teacher_forced_exact_match"] = metrics.pop("exact_match")
         metrics.update(_decoded_metrics(model, batches, tokenizer))
     return metrics
+
+
+def kneser_ney_baseline(dataset, split="validation", order=3):
+    """Bits per character of an interpolated Kneser-Ney character `order`-gram
+    (`KneserNeyLM`) fit on the train split of a text dataset, on `split`.
+
+    Raises:
+        ValueError: the dataset holds no text (only `text:` files and text
+            language-model datasets do).
+    """
+    from keras_seq.training.kneser_ney_lm import KneserNeyLM
+
+    def text(name):
+        ds = dataset.split(name)
+        if "text" not in ds.element_spec:
+            raise ValueError(
+                f"{dataset.name}: the n-gram baseline needs text examples, "
+                f"its examples hold {sorted(ds.element_spec)}"
+            )
+        return "".join(
+            t.decode("utf-8") for t in ds.map(lambda ex: ex["text"]).as_numpy_iterator()
+        )
+
+    model = KneserNeyLM(order).fit(text("train"))
+    return model.bits_per_character(text(split))
+
+
+def bits_unit(tokenizer):
+    """What one token of `tokenizer` is: `"character"`, `"byte"` or `"token"`."""
+    kind = getattr(tokenizer, "kind", None)
+    return {"char": "character", "byte": "byte"}.get(kind, "token")
 
 
 def _decoded_metrics(model, batches, tokenizer):
@@ -100,7 +172,12 @@ def _text(value):
 
 
 def evaluate_model_dir(
-    model_dir, dataset=None, split=None, data_dir=None, batch_size=None
+    model_dir,
+    dataset=None,
+    split=None,
+    data_dir=None,
+    batch_size=None,
+    kneser_ney_order=0,
 ):
     """Evaluates the model a train run left in `model_dir`.
 
@@ -110,6 +187,8 @@ def evaluate_model_dir(
         split: default `"test"`, or `"validation"` where there is no test split.
         data_dir: where TFDS datasets live; default: the run's.
         batch_size: default: the run's.
+        kneser_ney_order: if > 0, also report `kneser_ney_bits_per_character`
+            (`kneser_ney_baseline` of that order, on the same split).
 
     Returns:
         `(metrics, split)`.
@@ -135,7 +214,11 @@ def evaluate_model_dir(
         config = json.load(f)
     family = config["model"]
     spec = dataset or config["dataset"]
-    loaded = seq_data.load_dataset(spec, data_dir or config.get("data_dir"))
+    options = {}
+    if spec == config["dataset"] and config.get("validation_fraction") is not None:
+        # The run's own split of a local file.
+        options["validation_fraction"] = config["validation_fraction"]
+    loaded = seq_data.load_dataset(spec, data_dir or config.get("data_dir"), **options)
     seq_data.check_fit(family, loaded)
     if split is None:
         split = "test" if "test" in loaded.splits else "validation"
@@ -155,4 +238,9 @@ def evaluate_model_dir(
         sequence_length=config.get("sequence_length"),
     )
     metrics.update(dataset=spec, split=split)
+    if kneser_ney_order:
+        metrics["kneser_ney_order"] = kneser_ney_order
+        metrics["kneser_ney_bits_per_character"] = kneser_ney_baseline(
+            loaded, split, kneser_ney_order
+        )
     return metrics, split

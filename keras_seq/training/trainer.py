@@ -4,14 +4,24 @@
 
     config.json     the resolved run (flags and model hyperparameters)
     checkpoints/    model + optimizer every `checkpoint_every` steps
-    logs/           TensorBoard
+    best/           the weights with the best validation metric so far, and
+                    `best.json`: every validation evaluation
+    logs/           TensorBoard (`logs/validation`: the validation metrics)
     tokenizer/      the tokenizer the model reads (export embeds it)
-    model.keras     the trained model
-    metrics.json    the evaluation on the test split
-    export/1/       a SavedModel in TF Serving layout
+    model.keras     the trained model: the weights of the best validation
+    metrics.json    the evaluation on the test split, and `best_step`
+    export/1/       a SavedModel in TF Serving layout (the same weights)
+
+Every `validate_every` steps the model is evaluated on (the first
+`validation_batches` batches of) the validation split with the family's
+metrics (`keras_seq.training.best_keeper.BestKeeper`); the weights with the
+best `validation_metric` (default: the family's `validation_metrics` fact) are the
+ones saved and exported, and `early_stopping=N` stops training after N
+evaluations without improvement.
 
 Running the same command again after a crash (SIGKILL included) restores the
-latest checkpoint and trains the remaining steps only.
+latest checkpoint and the best weights so far, and trains the remaining steps
+only.
 
 `strategy="mirrored"` and `"multi_worker"` (one process per worker, `TF_CONFIG`
 sets the cluster) train with `distributed_loop.fit`; only the chief writes to
@@ -32,11 +42,19 @@ import zoo
 from keras_seq import data as seq_data
 from keras_seq.diagnostics import GradientMonitor
 from keras_seq.training import distributed_loop, evaluation, tasks
+from keras_seq.training.best_keeper import DIRECTIONS, BestKeeper
 from keras_seq.training.checkpointer import Checkpointer
 from keras_seq.training.schedules import make_schedule
 
 # What identifies a run: a model_dir holding another run is not reused.
-IDENTITY = ("model", "preset", "overrides", "dataset", "tokenizer")
+IDENTITY = (
+    "model",
+    "preset",
+    "overrides",
+    "dataset",
+    "tokenizer",
+    "validation_fraction",
+)
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # Time axes are padded to a multiple of this under XLA (few compiled shapes).
 PAD_MULTIPLE = 16
@@ -77,6 +95,11 @@ class TrainConfig:
     sequence_length: int = None
     export: bool = True
     gradient_stats_every: int = 0
+    validate_every: int = 100  # 0: no validation (the last weights are kept)
+    validation_batches: int = 8  # 0: the whole validation split
+    validation_metric: str = "auto"
+    early_stopping: int = None
+    validation_fraction: float = None  # local files: default 0.1
 
     def identity(self):
         return {k: getattr(self, k) for k in IDENTITY}
@@ -112,7 +135,9 @@ def _train(config, strategy, out_dir, log):
     """`train` on this process, writing to `out_dir` (`model_dir` unless this
     is a non-chief worker)."""
     try:
-        dataset = seq_data.load_dataset(config.dataset, config.data_dir)
+        dataset = seq_data.load_dataset(
+            config.dataset, config.data_dir, **_dataset_options(config)
+        )
         seq_data.check_fit(config.model, dataset)
     except seq_data.DataError as e:
         raise TrainError(f"--dataset={config.dataset}: {e}") from e
@@ -170,9 +195,33 @@ def _train(config, strategy, out_dir, log):
     )
     if start:
         log(f"Resuming from step {start} of {steps}.")
-    if start < steps:
+    verbose = 2 if os.environ.get("CI") else 1
+    keeper = _best_keeper(
+        config,
+        model,
+        dataset,
+        tokenizer,
+        hparams,
+        out_dir,
+        # A progress bar is redrawn in place: validation lines start below it.
+        (lambda line: log(f"\n{line}")) if verbose == 1 else log,
+    )
+    if keeper is not None:
+        chief_best = os.path.join(config.model_dir, "best")
+        if out_dir != config.model_dir and os.path.isdir(chief_best):
+            # Every worker resumes from the chief's best so far, so that all
+            # make the same early-stopping decisions.
+            shutil.copytree(chief_best, keeper.directory, dirs_exist_ok=True)
+        try:
+            keeper.resume(start)
+        except ValueError as e:
+            raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
+        if keeper.stopped_early_at is not None:
+            log(f"Stopped early at step {keeper.stopped_early_at}: not training.")
+    if start < steps and (keeper is None or keeper.stopped_early_at is None):
         callbacks = [
             checkpointer,
+            *([keeper] if keeper is not None else []),
             # Keras records the epoch summaries only at a step its batch
             # summaries are recorded at: the last step must be one.
             keras.callbacks.TensorBoard(
@@ -187,7 +236,6 @@ def _train(config, strategy, out_dir, log):
                     every=config.gradient_stats_every,
                 )
             )
-        verbose = 2 if os.environ.get("CI") else 1
         if config.strategy == "default":
             model.fit(
                 train_batches.skip(start),
@@ -203,6 +251,7 @@ def _train(config, strategy, out_dir, log):
             )
         checkpointer.check()
         checkpointer.save()
+    best_step = keeper.restore_best(model) if keeper is not None else None
     split = "test" if "test" in dataset.splits else "validation"
     metrics = evaluation.evaluate(
         # Keras 3 evaluate does not run under multi-worker either.
@@ -217,6 +266,13 @@ def _train(config, strategy, out_dir, log):
         sequence_length=config.sequence_length,
     )
     metrics.update(steps=checkpointer.step, split=split)
+    if keeper is not None and keeper.best is not None:
+        metrics.update(
+            best_step=best_step,
+            validation_metric=keeper.metric,
+            validation=keeper.best["metrics"],
+            stopped_early_at=keeper.stopped_early_at,
+        )
     _write_atomic(out_dir, "model.keras", model.save)
     _write_json(out_dir, "metrics.json", metrics)
     if config.export:
@@ -245,6 +301,24 @@ def _validate(config):
     for flag in ("batch_size", "checkpoint_every"):
         if getattr(config, flag) < 1:
             bad(flag, "must be >= 1")
+    for flag in ("validate_every", "validation_batches"):
+        if getattr(config, flag) < 0:
+            bad(flag, "must be >= 0")
+    if config.early_stopping is not None and config.early_stopping < 1:
+        bad("early_stopping", "must be >= 1")
+    if config.validation_metric != "auto" and config.validation_metric not in (
+        DIRECTIONS
+    ):
+        bad("validation_metric", f"must be 'auto' or one of {sorted(DIRECTIONS)}")
+    if config.validation_fraction is not None:
+        if not 0.0 < config.validation_fraction < 1.0:
+            bad("validation_fraction", "must be in (0, 1)")
+        if config.dataset.partition(":")[0] not in LOCAL_PREFIXES:
+            bad(
+                "validation_fraction",
+                f"only for local files ({', '.join(LOCAL_PREFIXES)}:PATH), "
+                f"not --dataset={config.dataset}",
+            )
     if not config.learning_rate > 0:
         bad("learning_rate", "must be > 0")
     if config.strategy not in STRATEGIES:
@@ -257,6 +331,70 @@ def _validate(config):
         bad("gradient_stats_every", "needs --strategy=default")
     if config.init_from and not os.path.exists(config.init_from):
         bad("init_from", "no such file")
+
+
+LOCAL_PREFIXES = ("text", "pairs", "labeled")
+
+
+def _dataset_options(config):
+    if config.validation_fraction is None:
+        return {}
+    return {"validation_fraction": config.validation_fraction}
+
+
+def _best_keeper(config, model, dataset, tokenizer, hparams, out_dir, log):
+    """The validation callback of this run, or None (no validation split, or
+    `validate_every=0`)."""
+    if config.validate_every == 0:
+        return None
+    if "validation" not in dataset.splits:
+        log(f"{config.dataset} has no validation split: the last weights are kept.")
+        return None
+    metric, mode = zoo.validation_metric(config.model, dataset.task)
+    if config.validation_metric != "auto" and config.validation_metric != metric:
+        metric, mode = config.validation_metric, DIRECTIONS[config.validation_metric]
+    batches = evaluation.eval_batches(
+        model,
+        config.model,
+        dataset,
+        tokenizer,
+        "validation",
+        config.batch_size,
+        max_batches=config.validation_batches or None,
+        sequence_length=config.sequence_length,
+    )
+
+    def evaluate(model):
+        if config.strategy == "multi_worker":  # Keras 3 evaluate cannot run there
+            model = distributed_loop.local_copy(model)
+        # Unpadded batches (padding would change the loss of models whose
+        # output carries no mask), so without XLA, which would compile each
+        # shape; the train step was compiled before this runs.
+        jit_compile, model.jit_compile = model.jit_compile, False
+        try:
+            # Teacher-forced exact match equals greedy decoding's: no decoding.
+            return evaluation.evaluate_batches(
+                model, config.model, dataset.task, batches, tokenizer, decode=False
+            )
+        finally:
+            model.jit_compile = jit_compile
+
+    fixes = ["fewer --steps or --early_stopping=N"]
+    if "dropout" in hparams:
+        more = min(0.5, round(float(hparams["dropout"]) + 0.2, 2))
+        fixes.append(f"more dropout (--override=dropout={more})")
+    fixes.append("a smaller --preset")
+    return BestKeeper(
+        os.path.join(out_dir, "best"),
+        evaluate,
+        metric,
+        mode,
+        every=config.validate_every,
+        patience=config.early_stopping,
+        suggestion=", ".join(fixes[:-1]) + " or " + fixes[-1],
+        summary_dir=os.path.join(out_dir, "logs", "validation"),
+        log=log,
+    )
 
 
 def _check_model_dir(config):
