@@ -94,7 +94,7 @@ def test_a_sampler_the_saved_model_was_not_exported_with_is_refused(gpt_export):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        ([], "exactly one of --model_dir and --saved_model"),
+        ([], "exactly one of --model_dir, --saved_model and --preset"),
         (["--model_dir=/x", "--saved_model=/y"], "exactly one of"),
         (["--saved_model=/nonexistent", "--prompt=a"], "no SavedModel there"),
         (["--sampler=random"], "--sampler"),

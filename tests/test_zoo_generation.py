@@ -342,8 +342,16 @@ def test_bad_prompts_raise(rng):
     source = rng.integers(1, VOCAB, size=(2, 5))
     with pytest.raises(ValueError, match=r"right-padded.*rows \[1\]"):
         model.generate(
-            {"encoder_token_ids": source, "decoder_token_ids": [[1, 2], [0, 3]]}, 6
+            {"encoder_token_ids": source, "decoder_token_ids": [[1, 2, 0], [4, 0, 3]]},
+            6,
         )
+    # The first token is always real, even the pad id (T5 starts from id 0).
+    tokens = model.generate(
+        {"encoder_token_ids": source, "decoder_token_ids": [[0, 3], [0, 0]]},
+        6,
+        jit_compile=False,
+    )
+    assert tokens[:, 0].tolist() == [0, 0] and tokens[0, 1] == 3
     with pytest.raises(ValueError, match=r"unknown inputs \['tokens'\]"):
         model.generate({"encoder_token_ids": source, "tokens": source}, 6)
     with pytest.raises(ValueError, match="disagree on the batch size"):

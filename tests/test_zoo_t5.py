@@ -244,8 +244,13 @@ def test_mixed_precision_forward_and_cached_generation():
 def test_bad_hyperparameters():
     with pytest.raises(ValueError, match="T5: hidden_dim=30 is not divisible"):
         zoo.build("t5", "tiny", hidden_dim=30)
-    with pytest.raises(ValueError, match="T5: start_token_id must be an id in"):
-        zoo.build("t5", "tiny", start_token_id=0)
+    # T5 checkpoints start decoding from the pad id 0; the end id may not be 0.
+    with pytest.raises(ValueError, match=r"T5: start_token_id must be an id in \[0,"):
+        zoo.build("t5", "tiny", start_token_id=128)
+    with pytest.raises(ValueError, match=r"T5: end_token_id must be an id in \[1,"):
+        zoo.build("t5", "tiny", end_token_id=0)
+    with pytest.raises(ValueError, match="T5: activation must be one of"):
+        zoo.t5.build_model(**zoo.preset_config("t5"), activation="tanh")
     with pytest.raises(ValueError, match="T5: num_layers must be a positive int"):
         zoo.build("t5", "tiny", num_layers=0)
     with pytest.raises(ValueError, match=r"RelativePositionBias.*max_distance=2"):

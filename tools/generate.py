@@ -38,6 +38,13 @@ flags.DEFINE_string(
     "Run this exported SavedModel (a version directory, or the base directory "
     "for its highest version) instead of the .keras model.",
 )
+flags.DEFINE_string(
+    "preset",
+    None,
+    "A checkpoint to generate from directly: a keras-hub preset or Hugging Face "
+    "directory (gpt2 or t5), a keras-hub preset name or kaggle:// / hf:// handle "
+    "(those need the network).",
+)
 flags.DEFINE_multi_string("prompt", [], "A prompt or source text; repeatable.")
 flags.DEFINE_string("input_file", None, "A UTF-8 file with one input per line.")
 flags.DEFINE_enum("sampler", "greedy", SAMPLERS, "How the next token is chosen.")
@@ -184,6 +191,30 @@ def _attention_plot(text_model, text):
     logging.warning("attention plot: %s", FLAGS.attention_plot)
 
 
+def _from_preset(texts):
+    import zoo
+    from zoo.pretrained.text import generate_text
+
+    try:
+        model = zoo.from_preset(FLAGS.preset, dropout=0.0)
+        tokenizer = zoo.tokenizer_from_preset(FLAGS.preset)
+        texts = generate_text(
+            model,
+            tokenizer,
+            texts,
+            FLAGS.max_length,
+            sampler=FLAGS.sampler,
+            temperature=FLAGS.temperature,
+            k=FLAGS.top_k,
+            p=FLAGS.top_p,
+            num_beams=FLAGS.num_beams,
+            seed=FLAGS.seed,
+        )
+    except ValueError as e:
+        flag_utils.fail(PROGRAM, f"--preset={FLAGS.preset}: {e}")
+    return {"text": texts}
+
+
 def _decode(value):
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -193,9 +224,12 @@ def main(argv):
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)
-    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-        flag_utils.fail(PROGRAM, "give exactly one of --model_dir and --saved_model.")
-    if FLAGS.attention_plot and FLAGS.saved_model:
+    sources = [FLAGS.model_dir, FLAGS.saved_model, FLAGS.preset]
+    if sum(bool(s) for s in sources) != 1:
+        flag_utils.fail(
+            PROGRAM, "give exactly one of --model_dir, --saved_model and --preset."
+        )
+    if FLAGS.attention_plot and not FLAGS.model_dir:
         flag_utils.fail(
             PROGRAM, "--attention_plot needs --model_dir (the Keras model)."
         )
@@ -203,6 +237,8 @@ def main(argv):
         flag_utils.fail(PROGRAM, "--temperature must be > 0 and --top_p in (0, 1].")
     texts = _inputs()
     run_model = _from_saved_model if FLAGS.saved_model else _from_keras
+    if FLAGS.preset:
+        run_model = _from_preset
     outputs = run_model(texts)
     if "label" in outputs:
         for label, scores in zip(outputs["label"], outputs["scores"]):

@@ -146,7 +146,10 @@ def build(name, preset="tiny", dtype=None, **overrides):
     Returns:
         A built `keras.Model`.
     """
+    from zoo import sizes
+
     config = preset_config(name, preset, **overrides)
+    sizes.check_fits_in_memory(name, config)
     with dtype_policy_scope(dtype):
         return family(name).build_model(**config)
 
@@ -171,17 +174,53 @@ def load(path, compile=False):
     return keras.saving.load_model(path, compile=compile, safe_mode=True)
 
 
+def count_params(name, preset="tiny", **overrides):
+    """The exact parameter count of `build(name, preset, **overrides)`.
+
+    Computed from the hyperparameters, without allocating any weight (see
+    `zoo.sizes`).
+    """
+    from zoo import sizes
+
+    return sizes.count_params(name, preset, **overrides)
+
+
+def from_preset(source, **overrides):
+    """A zoo model with a checkpoint's weights (see `zoo.pretrained`)."""
+    from zoo import pretrained
+
+    return pretrained.from_preset(source, **overrides)
+
+
+def tokenizer_from_preset(source):
+    """A checkpoint's tokenizer, a keras-hub tokenizer (see `zoo.pretrained`)."""
+    from zoo import pretrained
+
+    return pretrained.tokenizer_from_preset(source)
+
+
+def save_preset(model, tokenizer, directory, format="keras_hub", **kwargs):
+    """Writes a zoo model as a keras-hub or Hugging Face checkpoint."""
+    from zoo import pretrained
+
+    return pretrained.save_preset(model, tokenizer, directory, format=format, **kwargs)
+
+
 __all__ = [
     "Family",
     "ZooModel",
     "build",
+    "count_params",
     "families_for_task",
     "family",
+    "from_preset",
     "import_family_module",
     "list_models",
     "load",
     "preset_config",
     "presets",
     "register",
+    "save_preset",
+    "tokenizer_from_preset",
     "validation_metric",
 ]

@@ -117,6 +117,15 @@ def gelu_approximate(x):
     return keras.activations.gelu(x, approximate=True)
 
 
+def gelu_exact(x):
+    """GELU, exact: x Phi(x) (Hugging Face BERT's `hidden_act="gelu"`)."""
+    return keras.activations.gelu(x, approximate=False)
+
+
+# The encoder activations a checkpoint may name.
+ACTIVATIONS = {"gelu_approximate": gelu_approximate, "gelu": gelu_exact}
+
+
 def _initializer():
     """BERT's initializer: a truncated normal with stddev 0.02."""
     return keras.initializers.TruncatedNormal(stddev=0.02)
@@ -162,6 +171,11 @@ class Bert(ZooModel):
         num_segments: int, number of segment ids.
         num_classes: int, 0 for the masked-LM head, else the number of classes
             of the classifier head.
+        activation: str, the encoder's feed-forward activation:
+            `"gelu_approximate"` (tanh approximation, the original BERT code
+            and keras-hub) or `"gelu"` (exact, Hugging Face's `hidden_act`
+            "gelu").
+        layer_norm_epsilon: float, epsilon of every LayerNorm.
         **kwargs: `keras.Model` arguments (`name`, ...).
     """
 
@@ -176,8 +190,15 @@ class Bert(ZooModel):
         max_sequence_length=512,
         num_segments=2,
         num_classes=0,
+        activation="gelu_approximate",
+        layer_norm_epsilon=LAYER_NORM_EPSILON,
         **kwargs,
     ):
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"Bert: activation must be one of {sorted(ACTIVATIONS)}, got "
+                f"{activation!r}."
+            )
         _check_hparams(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
@@ -210,7 +231,7 @@ class Bert(ZooModel):
             name="segment_embedding",
         )
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
-            epsilon=LAYER_NORM_EPSILON, name="embeddings_layer_norm"
+            epsilon=layer_norm_epsilon, name="embeddings_layer_norm"
         )
         self.embeddings_dropout = keras.layers.Dropout(
             dropout, name="embeddings_dropout"
@@ -221,8 +242,8 @@ class Bert(ZooModel):
                 num_heads,
                 intermediate_dim,
                 dropout=dropout,
-                activation=gelu_approximate,
-                layer_norm_epsilon=LAYER_NORM_EPSILON,
+                activation=ACTIVATIONS[activation],
+                layer_norm_epsilon=layer_norm_epsilon,
                 kernel_initializer=_initializer(),
                 name=f"transformer_layer_{i}",
             )
@@ -251,7 +272,7 @@ class Bert(ZooModel):
                 name="mlm_intermediate_dense",
             )
             self.mlm_layer_norm = keras.layers.LayerNormalization(
-                epsilon=LAYER_NORM_EPSILON, name="mlm_layer_norm"
+                epsilon=layer_norm_epsilon, name="mlm_layer_norm"
             )
             # Logits in float32 also under mixed precision (stable softmax).
             self.mlm_output_bias = LogitsBias(dtype="float32", name="mlm_output_bias")

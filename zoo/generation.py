@@ -126,7 +126,8 @@ class GenerationMixin:
         inputs = self._generation_inputs(inputs)
         prompt = inputs.pop(key)
         vocab_size = self.generation_vocabulary_size
-        lengths = _check_prompt(name, key, prompt, vocab_size)
+        pad_id = getattr(self, "pad_token_id", 0)
+        lengths = _check_prompt(name, key, prompt, vocab_size, pad_id)
         max_length = _check_max_length(name, max_length, lengths, self)
         stop_token_ids = _check_stop_ids(name, stop_token_ids, vocab_size)
         if jit_compile is None:
@@ -144,7 +145,13 @@ class GenerationMixin:
         sampler_key, factory = _sampler_spec(
             name, sampler, temperature, k, p, num_beams, seed, vocab_size
         )
-        fn_key = (sampler_key, stop_token_ids, bool(use_cache), bool(jit_compile))
+        fn_key = (
+            sampler_key,
+            stop_token_ids,
+            bool(use_cache),
+            bool(jit_compile),
+            pad_id,
+        )
         functions = _GENERATE_FUNCTIONS.setdefault(self, {})
         if fn_key not in functions:
             sampler_obj = factory()
@@ -160,7 +167,8 @@ class GenerationMixin:
         width = min(prompt.shape[1], max_length)
         buffer[:, :width] = prompt[:, :width]
         start = np.int32(lengths.min())
-        tokens = fn(inputs, buffer, start)
+        prompt_mask = np.arange(max_length)[None, :] < lengths[:, None]
+        tokens = fn(inputs, buffer, start, prompt_mask)
         return np.asarray(tokens, dtype="int32")
 
     def _prefill(self, token_ids, cache, start):
@@ -268,11 +276,14 @@ class GenerationMixin:
     ):
         """The decoding loop of `generate` for one sampler, as a function.
 
-        `fn(other_inputs, token_ids, start)` takes the model's other inputs
-        (dict of `(B, ...)` int tensors; `{}` for a language model), the token
-        buffer `(B, max_length)` (right-padded prompts, pad 0) and the first
-        position to generate (int32 scalar: the shortest prompt's length), and
-        returns the token ids `(B, max_length)`. It is made of TensorFlow ops
+        `fn(other_inputs, token_ids, start, prompt_mask=None)` takes the
+        model's other inputs (dict of `(B, ...)` int tensors; `{}` for a
+        language model), the token buffer `(B, max_length)` (right-padded
+        prompts, pad id the model's `pad_token_id`, 0 by default), the first
+        position to generate (int32 scalar: the shortest prompt's length) and
+        optionally the `(B, max_length)` bool mask of prompt tokens (default:
+        non-pad ids, and position 0 always), and returns the token ids
+        `(B, max_length)`. It is made of TensorFlow ops
         only, so it can be traced into a SavedModel signature
         (`keras_seq.export` does that).
 
@@ -291,24 +302,26 @@ class GenerationMixin:
             sampler,
             None if stop_token_ids is None else tuple(stop_token_ids),
             use_cache,
+            getattr(self, "pad_token_id", 0),
         )
         if jit_compile is None:
             return fn
         return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
 
-def _generate_step_fn(model_ref, sampler, stop_token_ids, use_cache):
+def _generate_step_fn(model_ref, sampler, stop_token_ids, use_cache, pad_id=0):
     """The generation function for one sampler setup, to compile."""
 
     # Its loops are `ops.while_loop`s already: AutoGraph has nothing to convert
     # (and warns that it cannot, because of the closure).
     @tf.autograph.experimental.do_not_convert
-    def generate_step(other_inputs, token_ids, start):
+    def generate_step(other_inputs, token_ids, start, prompt_mask=None):
         # A weak reference: the compiled function, kept in a dict weakly keyed
         # by the model, must not keep the model alive.
         model = model_ref()
         key = model.generation_prompt_key
-        prompt_mask = ops.not_equal(token_ids, 0)
+        if prompt_mask is None:
+            prompt_mask = _prompt_mask(token_ids, pad_id)
         if use_cache:
             cache = model.build_cache({**other_inputs, key: token_ids})
             cache = model._prefill(token_ids, cache, start)
@@ -328,7 +341,7 @@ def _generate_step_fn(model_ref, sampler, stop_token_ids, use_cache):
             else:
                 logits = model({**others, key: prompt}, training=False)
                 logits = ops.take(logits, index - 1, axis=1)
-            logits = _mask_pad_logit(ops.cast(logits, "float32"))
+            logits = _mask_pad_logit(ops.cast(logits, "float32"), pad_id)
             return logits, None, (model_cache, others)
 
         tokens = sampler(
@@ -347,7 +360,22 @@ def _generate_step_fn(model_ref, sampler, stop_token_ids, use_cache):
     return generate_step
 
 
-def _check_prompt(name, key, prompt, vocab_size):
+def _prompt_mask(token_ids, pad_id=0):
+    """True at prompt tokens of a right-padded buffer: ids other than `pad_id`,
+    and position 0 (always a real token, even the pad id)."""
+    first = ops.equal(ops.cumsum(ops.ones_like(token_ids), axis=1), 1)
+    if pad_id is None:
+        return ops.ones_like(first)
+    return ops.logical_or(ops.not_equal(token_ids, pad_id), first)
+
+
+def _check_prompt(name, key, prompt, vocab_size, pad_id=0):
+    """Returns the prompt lengths (right padding with `pad_id`).
+
+    The first token is always real (T5 checkpoints start decoding from the
+    pad id 0); `pad_id=None` (a model whose every id is a real token, like a
+    GPT-2 checkpoint's) makes every position a prompt token.
+    """
     if prompt.shape[1] == 0:
         raise ValueError(f"{name}.generate: the prompt {key!r} is empty.")
     if prompt.min() < 0 or prompt.max() >= vocab_size:
@@ -355,7 +383,8 @@ def _check_prompt(name, key, prompt, vocab_size):
             f"{name}.generate: prompt ids must be in [0, {vocab_size}); got "
             f"values in [{prompt.min()}, {prompt.max()}]."
         )
-    present = prompt != 0
+    present = np.ones(prompt.shape, bool) if pad_id is None else prompt != pad_id
+    present[:, 0] = True  # the first token is real even if it is the pad id
     lengths = present.sum(axis=1)
     # Right padding: every row is `length` tokens then only pad ids.
     right_padded = np.arange(prompt.shape[1])[None, :] < lengths[:, None]
@@ -475,10 +504,12 @@ def seed_sampler(sampler, seed):
         state.assign(ops.stack([seed, ops.zeros_like(seed)]))
 
 
-def _mask_pad_logit(logits):
-    """Sets the logit of the pad id 0 to -1e9: it is never generated."""
+def _mask_pad_logit(logits, pad_id=0):
+    """Sets the logit of the pad id to -1e9: it is never generated."""
+    if pad_id is None:
+        return logits
     vocab_ids = ops.arange(ops.shape(logits)[-1])
-    return ops.where(ops.expand_dims(vocab_ids == 0, 0), -1e9, logits)
+    return ops.where(ops.expand_dims(vocab_ids == pad_id, 0), -1e9, logits)
 
 
 def _pad_after_stop(tokens, stop_token_ids, prompt_mask):

@@ -8,15 +8,20 @@ Model card:
         embedding (tied input/output embeddings, `tie_embeddings=True`).
         `normalize_first=False` is the original GPT (post-LN, no final
         LayerNorm); `True` is GPT-2 (pre-LN and a final LayerNorm).
-    Inputs: `{"token_ids": (B, T) int32}`, pad id 0 (the padding mask is
-        `token_ids != 0`).
+    Inputs: `{"token_ids": (B, T) int32}`, pad id `pad_token_id` (0 by
+        default; the padding mask is `token_ids != pad_token_id`; `None` for
+        GPT-2 checkpoints, whose id 0 is a real token).
     Outputs: next-token logits `(B, T, vocabulary_size)`: position `t`
         predicts token `t + 1`.
     Generation: `model.generate({"token_ids": prompts}, max_length, ...)` (see
         `zoo.generation`), with a key/value cache per layer.
     Presets: `tiny` (for tests), `gpt` (117M parameters: vocabulary 40478, 512
-        positions, 12 layers of width 768) and `gpt2` (124M: vocabulary 50257,
-        1024 positions).
+        positions, 12 layers of width 768), `gpt2` (124M: vocabulary 50257,
+        1024 positions), `gpt2_medium` / `gpt2_large` / `gpt2_xl` (355M, 774M,
+        1.56B) and the GPT-3 sizes of Brown et al. 2020, table 2.1,
+        `gpt3_small` ... `gpt3_175b` (2048 positions). `zoo.count_params`
+        sizes them without allocating anything; building one whose weights do
+        not fit in memory fails at once with the size needed.
     Papers:
         - Radford et al., 2018, "Improving Language Understanding by Generative
           Pre-Training" (GPT).
@@ -97,6 +102,41 @@ FACTS = dict(
 )
 
 
+def _gpt2(num_layers, d_model, num_heads, max_sequence_length=1024):
+    """GPT-2's layout (pre-LN, tied, 50257 tokens) at another size."""
+    return dict(
+        vocabulary_size=50257,
+        max_sequence_length=max_sequence_length,
+        num_layers=num_layers,
+        d_model=d_model,
+        num_heads=num_heads,
+        dff=4 * d_model,
+        dropout=0.1,
+        normalize_first=True,
+        tie_embeddings=True,
+    )
+
+
+# Radford et al., 2019, table 2 (the published checkpoints' sizes: 355M, 774M,
+# 1558M; the paper rounds them to 345M, 762M, 1542M).
+PRESETS["gpt2_medium"] = _gpt2(24, 1024, 16)
+PRESETS["gpt2_large"] = _gpt2(36, 1280, 20)
+PRESETS["gpt2_xl"] = _gpt2(48, 1600, 25)
+# Brown et al., 2020, table 2.1: GPT-3 is GPT-2's layout with a 2048-token
+# context (its alternating sparse attention has no parameters). Two rows do
+# not divide d_model by n_heads: XL (2048 wide, 24 heads of 128) is built with
+# 16 heads of 128, and 13B's width is 5120 (the table's 5140 is a typo: 40
+# heads of 128). Head counts do not change the parameter count.
+PRESETS["gpt3_small"] = _gpt2(12, 768, 12, 2048)
+PRESETS["gpt3_medium"] = _gpt2(24, 1024, 16, 2048)
+PRESETS["gpt3_large"] = _gpt2(24, 1536, 16, 2048)
+PRESETS["gpt3_xl"] = _gpt2(24, 2048, 16, 2048)
+PRESETS["gpt3_2.7b"] = _gpt2(32, 2560, 32, 2048)
+PRESETS["gpt3_6.7b"] = _gpt2(32, 4096, 32, 2048)
+PRESETS["gpt3_13b"] = _gpt2(40, 5120, 40, 2048)
+PRESETS["gpt3_175b"] = _gpt2(96, 12288, 96, 2048)
+
+
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
 def gelu_approximate(x):
     """GELU, tanh approximation (as in GPT and GPT-2):
@@ -128,6 +168,10 @@ class GPT(GenerationMixin, ZooModel):
         tie_embeddings: bool, the output projection is `E^T`; otherwise a
             separate `(d_model, V)` matrix.
         layer_norm_epsilon: float, epsilon of all LayerNormalizations.
+        pad_token_id: int or None, the id whose keys attention ignores and
+            that `generate` pads prompts with (0 by default). `None`: every id
+            is a real token (GPT-2 checkpoints, whose id 0 is "!"); causal
+            attention already keeps right padding out of the real positions.
         **kwargs: `name`, `dtype`, `trainable`.
 
     Example:
@@ -160,6 +204,7 @@ class GPT(GenerationMixin, ZooModel):
         normalize_first=True,
         tie_embeddings=True,
         layer_norm_epsilon=1e-5,
+        pad_token_id=0,
         **kwargs,
     ):
         check_divisible("GPT", "d_model", d_model, num_heads)
@@ -206,7 +251,9 @@ class GPT(GenerationMixin, ZooModel):
 
         # === Functional model ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        padding_mask = ops.not_equal(token_ids, 0)
+        padding_mask = None
+        if pad_token_id is not None:
+            padding_mask = ops.not_equal(token_ids, pad_token_id)
         x = self.position_embedding(self.token_embedding(token_ids))
         x = self.embeddings_dropout(x)
         for block in self.transformer_layers:

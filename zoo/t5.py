@@ -3,7 +3,10 @@
 Model card
 ----------
 What it is: the Transformer encoder-decoder of Raffel et al. (2020), version
-1.0 (the published "small" and "base" models). Differences from the original
+1.0 (the published "small", "base" and "large" models) by default; version 1.1
+/ Flan-T5 with `activation="gelu_approximate"`, `use_gated_activation=True`
+and `tie_embeddings=False` (what `zoo.from_preset` builds for such
+checkpoints). Differences from the original
 Transformer (`zoo.transformer`):
 
 - No position embeddings: every self-attention adds a learned, bucketed
@@ -110,6 +113,13 @@ PRESETS = {
         "end_token_id": 2,
     },
 }
+# Raffel et al., 2020, section 3.7: "Large" has 24 + 24 layers, d_model 1024,
+# 16 heads, d_ff 4096 (737.7M parameters; the paper rounds to 770M). The 3B and
+# 11B models use 128-wide heads whose total width is not d_model (32 or 128
+# heads for d_model 1024), which this zoo's attention does not express.
+PRESETS["large"] = dict(
+    PRESETS["base"], num_layers=24, num_heads=16, hidden_dim=1024, intermediate_dim=4096
+)
 
 # What the family trains on and how it answers text (zoo.family.Family).
 FACTS = dict(
@@ -143,6 +153,7 @@ class _T5Layer:
         dropout = hparams["dropout"]
         epsilon = hparams["layer_norm_epsilon"]
         self.is_decoder = is_decoder
+        self.use_gated_activation = hparams["use_gated_activation"]
 
         def norm(name):
             return RMSNormalization(epsilon=epsilon, name=f"{prefix}_{name}")
@@ -172,11 +183,19 @@ class _T5Layer:
         self.feed_forward_layer_norm = norm("feed_forward_layer_norm")
         self.feed_forward_input = keras.layers.Dense(
             dff,
-            activation="relu",
+            activation=_activation(hparams["activation"]),
             use_bias=False,
             kernel_initializer=_normal(d**-0.5),
             name=f"{prefix}_feed_forward_input",
         )
+        if self.use_gated_activation:
+            # T5 v1.1: FFN(x) = (act(x W_1) * (x W_gate)) W_2.
+            self.feed_forward_gate = keras.layers.Dense(
+                dff,
+                use_bias=False,
+                kernel_initializer=_normal(d**-0.5),
+                name=f"{prefix}_feed_forward_gate",
+            )
         self.feed_forward_output = keras.layers.Dense(
             d,
             use_bias=False,
@@ -226,7 +245,12 @@ class _T5Layer:
                 )
             x = x + self.cross_attention_dropout(y)
         # x = x + Dropout(W_2 Dropout(relu(W_1 RMSNorm(x))))
-        y = self.feed_forward_input(self.feed_forward_layer_norm(x))
+        # (v1.1: act(W_1 RMSNorm(x)) * W_gate RMSNorm(x) inside the dropout)
+        y = self.feed_forward_layer_norm(x)
+        if self.use_gated_activation:
+            y = self.feed_forward_input(y) * self.feed_forward_gate(y)
+        else:
+            y = self.feed_forward_input(y)
         y = self.feed_forward_output(self.feed_forward_dropout(y))
         x = x + self.feed_forward_dropout(y)
         if self_attention_cache is not None:
@@ -236,7 +260,7 @@ class _T5Layer:
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
 class T5(GenerationMixin, ZooModel):
-    """T5 encoder-decoder (version 1.0) returning next-token logits.
+    """T5 encoder-decoder (version 1.0 or 1.1) returning next-token logits.
 
     See the module docstring (the model card) for the architecture, the inputs,
     the outputs and generation.
@@ -256,6 +280,14 @@ class T5(GenerationMixin, ZooModel):
             from it).
         end_token_id: int, the end-of-sequence id; pass
             `stop_token_ids=[model.end_token_id]` to `generate` to stop there.
+        activation: str, the feed-forward activation: `"relu"` (v1.0),
+            `"gelu_approximate"` (v1.1 / Flan-T5's "gated-gelu", the tanh
+            approximation) or `"gelu"` (exact).
+        use_gated_activation: bool, `act(x W_1) * (x W_gate)` feed-forward
+            (v1.1) instead of `act(x W_1)` (v1.0).
+        tie_embeddings: bool, `logits = (y d^-1/2) E^T` with the shared token
+            embedding `E` (v1.0); `False` gives a separate output matrix and
+            no rescaling (v1.1: `logits = y W_out`).
         **kwargs: `keras.Model` arguments (`name`, ...).
     """
 
@@ -275,6 +307,9 @@ class T5(GenerationMixin, ZooModel):
         layer_norm_epsilon=1e-6,
         start_token_id=1,
         end_token_id=2,
+        activation="relu",
+        use_gated_activation=False,
+        tie_embeddings=True,
         **kwargs,
     ):
         hparams = {
@@ -289,6 +324,9 @@ class T5(GenerationMixin, ZooModel):
             "layer_norm_epsilon": layer_norm_epsilon,
             "start_token_id": start_token_id,
             "end_token_id": end_token_id,
+            "activation": activation,
+            "use_gated_activation": use_gated_activation,
+            "tie_embeddings": tie_embeddings,
         }
         _check_hparams(hparams)
 
@@ -296,7 +334,7 @@ class T5(GenerationMixin, ZooModel):
         self.token_embedding = keras.layers.ReversibleEmbedding(
             vocabulary_size,
             hidden_dim,
-            tie_weights=True,
+            tie_weights=tie_embeddings,
             reverse_dtype="float32",  # float32 logits under mixed precision
             embeddings_initializer=_normal(1.0),
             name="token_embedding",
@@ -351,7 +389,7 @@ class T5(GenerationMixin, ZooModel):
         # over non-pad keys, cross-attention over non-pad encoder positions.
         x = self.decoder_embedding_dropout(self.token_embedding(decoder_token_ids))
         position_bias = self.decoder_position_bias(x)
-        decoder_mask = _attention_mask(decoder_token_ids)
+        decoder_mask = _attention_mask(decoder_token_ids, first_is_real=True)
         for layer in self.decoder_layers:
             x = layer(
                 x,
@@ -383,9 +421,10 @@ class T5(GenerationMixin, ZooModel):
         return self.encoder_output_dropout(self.encoder_output_layer_norm(x))
 
     def _logits(self, x):
-        """logits = (RMSNorm(x) * d^-1/2) E^T, with the tied embedding E."""
+        """logits = (RMSNorm(x) * d^-1/2) E^T (tied), or RMSNorm(x) W_out."""
         x = self.decoder_output_dropout(self.decoder_output_layer_norm(x))
-        x = x * ops.cast(self.token_embedding.output_dim**-0.5, x.dtype)
+        if self.token_embedding.tie_weights:
+            x = x * ops.cast(self.token_embedding.output_dim**-0.5, x.dtype)
         return self.token_embedding(x, reverse=True)
 
     # === Generation contract (zoo.generation.GenerationMixin) ===
@@ -449,9 +488,27 @@ def _decoder_step(layer, x, cache, cross_cache, index, position_bias, cross_mask
     )
 
 
-def _attention_mask(token_ids):
-    """Key padding mask as an attention mask: `(B, 1, L)`, true at non-pad."""
-    return ops.expand_dims(ops.not_equal(token_ids, 0), 1)
+# T5's feed-forward activations by name (a string keeps the config plain).
+ACTIVATIONS = ("relu", "gelu", "gelu_approximate")
+
+
+def _activation(name):
+    if name == "gelu_approximate":
+        return lambda x: keras.activations.gelu(x, approximate=True)
+    return keras.activations.get(name)
+
+
+def _attention_mask(token_ids, first_is_real=False):
+    """Key padding mask as an attention mask: `(B, 1, L)`, true at non-pad.
+
+    `first_is_real`: position 0 is a real token even if it is the pad id (the
+    decoder's start token in T5 checkpoints).
+    """
+    mask = ops.not_equal(token_ids, 0)
+    if first_is_real:
+        first = ops.equal(ops.cumsum(ops.ones_like(token_ids), axis=1), 1)
+        mask = ops.logical_or(mask, first)
+    return ops.expand_dims(mask, 1)
 
 
 def _check_hparams(hparams):
@@ -467,11 +524,19 @@ def _check_hparams(hparams):
     check_positive_int("T5", **{key: hparams[key] for key in positive})
     check_divisible("T5", "hidden_dim", hparams["hidden_dim"], hparams["num_heads"])
     check_rate("T5", dropout=hparams["dropout"])
-    for key in ("start_token_id", "end_token_id"):
+    if hparams["activation"] not in ACTIVATIONS:
+        raise ValueError(
+            f"T5: activation must be one of {ACTIVATIONS}, got "
+            f"{hparams['activation']!r}."
+        )
+    # The end id must not be the pad id 0; the start id may (T5 checkpoints
+    # start decoding from the pad id: the decoder's first position is always
+    # a real token).
+    for key, low in (("start_token_id", 0), ("end_token_id", 1)):
         value = hparams[key]
-        if not isinstance(value, int) or not 0 < value < hparams["vocabulary_size"]:
+        if not isinstance(value, int) or not low <= value < hparams["vocabulary_size"]:
             raise ValueError(
-                f"T5: {key} must be an id in [1, vocabulary_size="
+                f"T5: {key} must be an id in [{low}, vocabulary_size="
                 f"{hparams['vocabulary_size']}) (0 is the pad id), got {value!r}."
             )
 
