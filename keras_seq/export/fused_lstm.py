@@ -270,7 +270,6 @@ def write_saved_model(model, input_signature, path, masks="right_padded"):
         lambda inputs: model(inputs, training=False),
         input_signature=[input_signature],
     )
-    with fused_lstm_layers(model, masks) as report:
-        with unrolled_time_loops(model):
-            archive.write_out(path, verbose=False)
+    with fused_lstm_layers(model, masks) as report, unrolled_time_loops(model):
+        archive.write_out(path, verbose=False)
     return report

@@ -355,9 +355,9 @@ class TFLiteSpec:
         # LSTMs take the fused op where it gives the same results (our
         # inputs are right-padded), the other recurrent layers unroll.
         masks = "right_padded" if fuse_lstm else None
-        with fused_lstm_layers(self.model, masks) as lstm_paths:
-            with unrolled_time_loops(self.model):
-                self.archive().write_out(path, verbose=False)
+        fused = fused_lstm_layers(self.model, masks)
+        with fused as lstm_paths, unrolled_time_loops(self.model):
+            self.archive().write_out(path, verbose=False)
         self.lstm_paths = lstm_paths
 
     def archive(self):
