@@ -255,7 +255,8 @@ def fused_lstm_layers(model, masks="right_padded"):
 
 def write_saved_model(model, input_signature, path, masks="right_padded"):
     """Writes `model`'s call on `input_signature` (fixed shapes) as a
-    SavedModel for the TFLite converter, signature `"logits"`, with the LSTMs
+    SavedModel for the TFLite converter, signature `"logits"` (the model's
+    outputs, or `{"logits": output}` for a single output), with the LSTMs
     fused (`masks` as in `fused_lstm_layers`; `None`: today's unrolled path
     for every layer) and the other recurrent layers unrolled.
 
@@ -264,12 +265,12 @@ def write_saved_model(model, input_signature, path, masks="right_padded"):
     """
     from keras_seq.export.tflite import unrolled_time_loops
 
+    def logits(inputs):
+        outputs = model(inputs, training=False)
+        return outputs if isinstance(outputs, dict) else {"logits": outputs}
+
     archive = keras.export.ExportArchive()
-    archive.add_endpoint(
-        "logits",
-        lambda inputs: model(inputs, training=False),
-        input_signature=[input_signature],
-    )
+    archive.add_endpoint("logits", logits, input_signature=[input_signature])
     with fused_lstm_layers(model, masks) as report, unrolled_time_loops(model):
         archive.write_out(path, verbose=False)
     return report
