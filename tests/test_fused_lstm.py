@@ -105,3 +105,20 @@ def test_unknown_mask_policy_is_refused():
     layers = fused_lstm_layers(_model(), masks="left")
     with pytest.raises(ValueError, match="masks='left'"):
         layers.__enter__()
+
+
+def test_a_cell_of_another_class_keeps_the_unrolled_path():
+    from keras_seq.export.fused_lstm import why_not_fused
+    from keras_seq.layers import LSTMCell
+
+    class OtherCell(LSTMCell):
+        pass
+
+    class OtherLSTM(LSTM):
+        cell_class = OtherCell
+
+    x = np.zeros((B, T, 5), "float32")
+    layer, other = LSTM(4), OtherLSTM(4)
+    layer(x), other(x)
+    assert why_not_fused(layer, x, None, False) is None
+    assert why_not_fused(other, x, None, False) == "cell OtherCell is not LSTMCell"

@@ -33,7 +33,8 @@ the TFLite export, and records the path each layer took:
     converter drops it when nothing reads it.
 - `unrolled: <why>`: the layer's result would differ, or the fused op would
   not apply, so it keeps today's path (the unrolled loop of
-  `keras_seq.export.tflite.unrolled_time_loops`): another activation than
+  `keras_seq.export.tflite.unrolled_time_loops`): a cell class other than
+  `LSTMCell` (other equations), another activation than
   tanh / sigmoid, a compute dtype other than float32, an unknown batch or
   length, a single step (the decode step: nothing to fuse), training, or a
   mask when `masks="unrolled"` (masks not known to be right padding).
@@ -45,7 +46,7 @@ import uuid
 import keras
 import tensorflow as tf
 
-from keras_seq.layers import LSTM
+from keras_seq.layers import LSTM, LSTMCell
 
 FUSED = "fused"
 FUSED_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
@@ -93,6 +94,8 @@ def why_not_fused(layer, sequences, mask, training, masks="right_padded"):
     """`None` if `layer`'s call can take the fused op, else the reason."""
     if masks is None:
         return "fusion off (int8: TF 2.21's calibrator fails on the fused op)"
+    if type(layer.cell) is not LSTMCell:  # other equations (a cell_class)
+        return f"cell {type(layer.cell).__name__} is not LSTMCell"
     if layer.cell.activation is not keras.activations.tanh:
         return "activation is not tanh"
     if layer.cell.recurrent_activation is not keras.activations.sigmoid:
