@@ -90,10 +90,24 @@ def test_section_specific_fields(quick_run):
     train = rows["training"]["extra"]
     assert train["mfu_ours"] > 0 and train["mfu_reference"] > 0
     deploy = [r for r in document["rows"] if r["section"] == "deployment"]
-    assert {r["setting"] for r in deploy} == {"litert-float", "litert-dynamic_range"}
-    for r in deploy:
+    models = [r for r in deploy if "LSTM" not in r["name"]]
+    assert {r["setting"] for r in models} == {"litert-float", "litert-dynamic_range"}
+    for r in models:
         assert r["extra"]["tflite_bytes"] > 0 and r["extra"]["keras_bytes"] > 0
         assert math.isfinite(r["extra"]["max_abs_diff"])
+    # Fused LSTM kernel vs the unrolled loop, float and dynamic range (both
+    # fused), int8 (unrolled, against the fused float file).
+    lstm = [r for r in deploy if "LSTM" in r["name"]]
+    assert [r["setting"] for r in lstm] == [
+        "litert-float", "litert-dynamic_range", "litert-int8"
+    ]  # fmt: skip
+    assert [r["ours_impl"] for r in lstm] == [
+        "LiteRT float, LSTM fused", "LiteRT dynamic_range, LSTM fused",
+        "LiteRT int8, LSTM unrolled",
+    ]  # fmt: skip
+    assert lstm[0]["extra"]["max_abs_diff"] < 1e-5
+    backbones = [r["name"] for r in document["rows"] if r["section"] == "backbones"]
+    assert backbones == ["bert tiny inference", "t5 tiny train step"]
 
 
 def test_markdown_has_a_table_row_per_row_and_keeps_the_notes(quick_run):
@@ -154,3 +168,43 @@ def test_gpt_flop_formula_counts_the_models_matmuls():
         hp["vocabulary_size"],
     )  # fmt: skip
     assert got == expected
+
+
+def test_published_sizes_mode_runs_at_a_reduced_size(monkeypatch):
+    """`--sizes=published` runs its own sections and extras (GPT-2 batches,
+    the memory-bandwidth bound, BERT/T5 against keras-hub, the TFLite LSTM
+    rows); here at the quick sizes, so that CI exercises the code path."""
+    from keras_seq.benchmarks import suite
+
+    small = {
+        "generation": dict(
+            suite.QUICK["generation"], batch=None, batches=[1, 2],
+            references=["keras-hub"], bandwidth_bound=True,
+        ),
+        "backbones": suite.QUICK["backbones"],
+    }  # fmt: skip
+    monkeypatch.setattr(
+        suite,
+        "PUBLISHED",
+        {**{k: suite.QUICK[k] for k in ("warmup", "repeats")}, "peak_matmul_size": 64,
+         **small},
+    )  # fmt: skip
+    document = suite.run(sizes="published", log=lambda line: None)
+    assert document["meta"]["published_sizes"] is True
+    assert document["sections"] == ["generation", "backbones"]
+    names = [r["name"] for r in document["rows"]]
+    assert names == [
+        "gpt cached generate vs keras-hub b1",
+        "gpt cached generate vs keras-hub b2",
+        "bert tiny inference",
+        "t5 tiny train step",
+    ]
+    for r in document["rows"][:2]:
+        extra = r["extra"]
+        assert extra["copy_gb_per_s"] > 0 and extra["weight_bytes"] > 0
+        bound = r["extra"]["shape"]["batch"] * extra["copy_gb_per_s"] * 1e9
+        assert extra["bound_tokens_per_s"] == pytest.approx(
+            bound / extra["weight_bytes"]
+        )
+    with pytest.raises(ValueError, match="Unknown sizes 'huge'"):
+        suite.run(sizes="huge")

@@ -14,6 +14,7 @@ from ai_edge_litert.interpreter import Interpreter
 from export_runs import make_model_dir
 
 from keras_seq.export import ExportError, load_run
+from keras_seq.export.fused_lstm import FUSED_OP
 from keras_seq.export.tflite import export_tflite
 from keras_seq.export.verify import tflite_operators
 
@@ -76,10 +77,16 @@ def test_char_rnn_float_and_quantized_run_in_litert(tmp_path):
         assert sorted(step["outputs"]) == [f"cache_{i}" for i in range(4)] + ["logits"]
         logits = interpreter.get_signature_runner("logits")(token_ids=ids)["logits"]
         tokens = _greedy(interpreter, {"token_ids": buffer}, buffer, 3, eos)
+        assert "WHILE" not in operators  # fused or unrolled time loops
+        # The LSTMs are fused, except in the decode step (one token: nothing
+        # to fuse) and for int8 (TF 2.21's calibrator fails on the fused op).
+        assert (FUSED_OP in operators) == (q != "int8")
+        paths = metadata["verification"]["lstm_paths"]["lstm_1"]
+        if q != "int8":
+            assert paths == ["fused (T=10)", "unrolled: a single step"]
         if q == "none":
             np.testing.assert_allclose(logits, keras_logits, atol=1e-4)
             np.testing.assert_array_equal(tokens, keras_tokens)
-            assert "WHILE" not in operators  # the time loops are unrolled
         else:
             # Quantized: close, not equal; same shapes, prompts kept.
             assert np.abs(logits - keras_logits).max() < 0.5
@@ -168,3 +175,21 @@ def test_remaining_families_convert_with_builtins_and_match_keras(tmp_path, fami
     got = interpreter.get_signature_runner("logits")(**inputs)["logits"]
     np.testing.assert_allclose(got, run.model(inputs), atol=1e-4)
     assert report["size_bytes"] > 0
+    if family == "rnn_classifier":  # a bidirectional LSTM: two fused ops
+        assert FUSED_OP in report["operators"]
+        assert report["lstm_paths"] == {
+            "bidirectional_0/forward_lstm_0": ["fused (T=8)"],
+            "bidirectional_0/backward_lstm_0": ["fused (T=8)"],
+        }
+
+
+def test_seq2seq_lstm_encoder_is_fused_and_decodes(tmp_path):
+    """The bidirectional LSTM encoder (its final C_T feeds the decoder)."""
+    run = load_run(make_model_dir(tmp_path, "seq2seq_attention", cell="lstm"))
+    (report,) = export_tflite(run, tmp_path / "out", batch_size=2, max_length=8)
+    assert FUSED_OP in report["operators"] and "WHILE" not in report["operators"]
+    assert report["greedy_token_agreement"] == 1.0
+    # Forward and backward layers, in the logits and init_cache signatures.
+    assert len(report["lstm_paths"]) == 2
+    for paths in report["lstm_paths"].values():
+        assert paths == ["fused (T=8)"]

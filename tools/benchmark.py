@@ -9,6 +9,8 @@ Example:
     keras-seq-benchmark                       # full run -> docs/benchmarks.*
     keras-seq-benchmark --quick --output_json=/tmp/b.json --output_md=
     keras-seq-benchmark --sections=recurrent,attention --repeats=11
+    keras-seq-benchmark --sizes=published --output_json=docs/benchmarks_published.json \
+        --output_md=docs/benchmarks_published.md
 """
 
 from absl import flags
@@ -21,6 +23,14 @@ PROGRAM = "keras-seq-benchmark"
 FLAGS = flags.FLAGS
 
 flags.DEFINE_bool("quick", False, "Tiny sizes: a smoke test of every section.")
+flags.DEFINE_enum(
+    "sizes",
+    "reduced",
+    ["reduced", "published"],
+    "reduced: the quick or full sizes; published: BERT-base, GPT-2 124M, "
+    "T5-small, LSTM/GRU at batch 32, 256 units, T=512 (tens of minutes on 2 "
+    "cores; sections without published sizes are skipped).",
+)
 flags.DEFINE_list(
     "sections", list(SECTIONS), f"Comma-separated sections, of {', '.join(SECTIONS)}."
 )
@@ -49,6 +59,7 @@ def main(argv):
         sections=FLAGS.sections,
         warmup=FLAGS.warmup,
         repeats=FLAGS.repeats,
+        sizes=FLAGS.sizes,
         log=lambda line: print(line, flush=True),
     )
     print(report.table(document["rows"]))

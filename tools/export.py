@@ -123,6 +123,8 @@ def _print_report(kind, report):
     ):
         if key in report:
             print(f"  {key}: {report[key]}")
+    for layer, paths in report.get("lstm_paths", {}).items():
+        print(f"  LSTM {layer}: {'; '.join(paths)}")
     for example in report.get("serve_text_examples", [])[:3]:
         print(f"  serve_text({example['input']!r}) -> {example['output']!r}")
 

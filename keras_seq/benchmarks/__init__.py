@@ -16,11 +16,22 @@ Modules, one per section of `keras-seq-benchmark` (`tools/benchmark.py`):
 - `generation`: cached decoding of the zoo's `gpt` and `transformer` vs
   keras-hub's `GPT2CausalLM` and vs our uncached decoding.
 - `training`: training-step throughput and model FLOPs utilisation.
+- `backbones`: the zoo's BERT (inference) and T5 (training step) vs keras-hub's
+  `BertBackbone` and `T5Backbone`.
 - `deployment`: TFLite (float and dynamic-range quantized) latency and size vs
-  the Keras model's `predict`.
+  the Keras model's `predict`, and TFLite's fused LSTM kernel vs the unrolled
+  loop.
 - `report`: rows, the JSON document and the Markdown table.
-- `suite`: the sizes of the quick and full runs, and the driver.
+- `suite`: the sizes of the quick, full and published-size runs, and the
+  driver.
 """
 
 # In the order they run. Importing this package does not import TensorFlow.
-SECTIONS = ("recurrent", "attention", "generation", "training", "deployment")
+SECTIONS = (
+    "recurrent",
+    "attention",
+    "generation",
+    "training",
+    "backbones",
+    "deployment",
+)

@@ -23,6 +23,13 @@ import tensorflow as tf
 from keras_seq.benchmarks import common, report, timing
 
 
+def _weight_bytes(model):
+    """Bytes of all of `model`'s weights."""
+    return sum(
+        int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights
+    )
+
+
 def _gpt2_causal_lm(sizes):
     causal_lm = common.gpt2_causal_lm(sizes, sizes["max_length"])
     causal_lm.compile(sampler="greedy")
@@ -36,11 +43,27 @@ def run(sizes, warmup, repeats, log=print):
         sizes: dict with `models` (`"gpt"`, `"transformer"`), `batch`,
             `prompt_length`, `max_length`, `vocabulary_size`, `num_layers`,
             `d_model`, `num_heads`, `dff` and `settings` (keys of
-            `common.SETTINGS`).
+            `common.SETTINGS`); optional: `batches` (a list, run in turn in
+            place of `batch`; the row names say the batch), `references`
+            (of `"keras-hub"`, `"uncached"`), `bandwidth_bound` (measure
+            the copy bandwidth and add to each row the memory-bandwidth
+            bound on tokens/s: `batch * bandwidth / weight bytes`, every
+            weight read once per step).
         warmup: untimed calls before timing.
         repeats: timed calls (their median is reported).
         log: called with a line of progress.
     """
+    rows = []
+    bandwidth = None
+    if sizes.get("bandwidth_bound"):
+        bandwidth = timing.copy_bandwidth()
+        log(f"copy bandwidth: {bandwidth / 1e9:.1f} GB/s")
+    for batch in sizes.get("batches", [sizes.get("batch")]):
+        rows += _run_batch({**sizes, "batch": batch}, warmup, repeats, bandwidth, log)
+    return rows
+
+
+def _run_batch(sizes, warmup, repeats, bandwidth, log):
     rows = []
     batch, max_length = sizes["batch"], sizes["max_length"]
     prompt_length = sizes["prompt_length"]
@@ -83,14 +106,26 @@ def run(sizes, warmup, repeats, log=print):
                     "uncached",
                 ),
             ]
+            wanted = sizes.get("references", ("keras-hub", "uncached"))
+            references = [r for r in references if r[2] in wanted]
             for reference, reference_impl, short in references:
                 ours_t, ref_t = timing.compare(ours, reference, warmup, repeats)
                 notes = {}
                 if name != "gpt" and short == "keras-hub":
                     notes["note"] = "reference has no encoder or cross-attention"
+                if bandwidth is not None:
+                    # Every weight is read once per decoding step (for the
+                    # whole batch): the bound of memory-bound decoding.
+                    weight_bytes = _weight_bytes(model)
+                    notes.update(
+                        weight_bytes=weight_bytes,
+                        copy_gb_per_s=bandwidth / 1e9,
+                        bound_tokens_per_s=batch * bandwidth / weight_bytes,
+                    )
                 r = report.row(
                     "generation",
-                    f"{name} cached generate vs {short}",
+                    f"{name} cached generate vs {short}"
+                    + (f" b{batch}" if "batches" in sizes else ""),
                     setting,
                     ours_t,
                     ref_t,

@@ -123,7 +123,7 @@ def markdown(document, notes=""):
         f"- TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, keras-hub "
         f"{meta['keras_hub']}, Python {meta['python']}",
         f"- Run: {meta['started']}, {meta['duration_s']:.0f} s, "
-        f"{'quick' if meta['quick'] else 'full'} sizes",
+        f"{_sizes_name(meta)} sizes",
         f"- Load average (1, 5, 15 min) before: {meta['load_before']}, after: "
         f"{meta['load_after']} (other jobs shared the cores: absolute times are "
         "noisy, ratios less so)",
@@ -157,6 +157,12 @@ def markdown(document, notes=""):
     out += _ratio_list([r for r in slower if r not in clear])
     out += ["", NOTES_MARKER, notes.strip(), ""]
     return "\n".join(out)
+
+
+def _sizes_name(meta):
+    if meta.get("published_sizes"):
+        return "published"
+    return "quick" if meta["quick"] else "full"
 
 
 def _ratio_list(rows):

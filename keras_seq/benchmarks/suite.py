@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras_seq.benchmarks import (
     SECTIONS,
     attention,
+    backbones,
     deployment,
     generation,
     recurrent,
@@ -46,7 +47,14 @@ FULL = {
     "training": dict(
         models=["gpt", "transformer"], batch=8, length=64, settings=["xla"], **_LM
     ),
-    "deployment": dict(models=["gpt", "rnn_classifier"], length=64, **_LM),
+    "backbones": dict(
+        bert_preset="tiny", batch=8, length=64, t5_preset="tiny", t5_batch=8,
+        t5_length=64, settings=["xla"],
+    ),
+    "deployment": dict(
+        models=["gpt", "rnn_classifier"], length=64, lstm_lengths=[16, 64, 256],
+        lstm_features=64, lstm_units=256, lstm_layers=1, **_LM,
+    ),
 }  # fmt: skip
 
 QUICK = {
@@ -69,12 +77,58 @@ QUICK = {
     "training": dict(
         models=["gpt"], batch=2, length=8, settings=["graph"], **_TINY_LM
     ),
-    "deployment": dict(models=["gpt"], length=8, **_TINY_LM),
+    "backbones": dict(
+        bert_preset="tiny", batch=2, length=8, t5_preset="tiny", t5_batch=2,
+        t5_length=8, settings=["graph"],
+    ),
+    "deployment": dict(
+        models=["gpt"], length=8, lstm_lengths=[8], lstm_features=8,
+        lstm_units=16, lstm_layers=1, **_TINY_LM,
+    ),
 }  # fmt: skip
+
+# The sizes of the papers and presets (`--sizes=published`): BERT-base, GPT-2
+# 124M, T5-small, and recurrent layers at batch 32, 256 units, T = 512. Tens
+# of minutes on a 2-core CPU; no attention section (its layers are inside
+# these models).
+_GPT2 = dict(vocabulary_size=50257, num_layers=12, d_model=768, num_heads=12, dff=3072)
+PUBLISHED = {
+    "warmup": 1,
+    "repeats": 3,
+    "peak_matmul_size": 2048,
+    "recurrent": dict(
+        layers=["LSTM", "GRU"], batch=32, features=256, units=256,
+        timesteps=[512], modes=["train", "inference"], settings=["graph", "xla"],
+    ),
+    "generation": dict(
+        models=["gpt"], batches=[1, 8], prompt_length=16, max_length=80,
+        settings=["xla"], references=["keras-hub"], bandwidth_bound=True,
+        **_GPT2,
+    ),
+    "training": dict(models=["gpt"], batch=4, length=256, settings=["xla"], **_GPT2),
+    "backbones": dict(
+        bert_preset="base", batch=8, length=128, t5_preset="small", t5_batch=4,
+        t5_length=256, settings=["xla"],
+    ),
+    "deployment": dict(
+        models=[], length=128, lstm_lengths=[128, 512], lstm_features=64,
+        lstm_units=256, lstm_layers=1, vocabulary_size=1000,
+    ),
+}  # fmt: skip
+SIZES = ("reduced", "published")
 
 
 def sizes_note(sizes):
     """One line saying which sizes ran."""
+    if sizes is PUBLISHED:
+        return (
+            "published sizes: LSTM/GRU batch 32, 256 features, 256 units, T "
+            "512; GPT-2 124M (12 layers, d_model 768, vocabulary 50257) "
+            "generation batch 1 and 8, prompt 16 -> 64 new tokens, and "
+            "training batch 4 x 256 tokens; BERT-base inference batch 8 x "
+            "128; T5-small training batch 4 x 256 source and target tokens; "
+            "TFLite LSTM (64 features, 256 units) at T 128 and 512."
+        )
     r, a, g = sizes["recurrent"], sizes["attention"], sizes["generation"]
     t = sizes["training"]
     return (
@@ -99,11 +153,21 @@ def _load():
         return None
 
 
-def run(quick=False, sections=SECTIONS, warmup=None, repeats=None, log=print):
+def run(
+    quick=False,
+    sections=SECTIONS,
+    warmup=None,
+    repeats=None,
+    log=print,
+    sizes="reduced",
+):
     """Runs the sections; returns the JSON document (`meta`, `rows`, ...).
 
     Args:
         quick: tiny sizes (a smoke test) instead of the full ones.
+        sizes: `"reduced"` (the quick or full sizes) or `"published"` (the
+            papers' sizes, `PUBLISHED`; sections it has no sizes for are
+            skipped).
         sections: which of `SECTIONS` to run, in that order.
         warmup: untimed calls before timing (default: the sizes').
         repeats: timed calls (default: the sizes').
@@ -112,7 +176,11 @@ def run(quick=False, sections=SECTIONS, warmup=None, repeats=None, log=print):
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ValueError(f"Unknown benchmark sections {unknown}; known: {SECTIONS}.")
-    sizes = QUICK if quick else FULL
+    if sizes not in SIZES:
+        raise ValueError(f"Unknown sizes {sizes!r}; known: {SIZES}.")
+    published = sizes == "published"
+    sizes = PUBLISHED if published else QUICK if quick else FULL
+    sections = [s for s in sections if s in sizes]
     warmup = sizes["warmup"] if warmup is None else warmup
     repeats = sizes["repeats"] if repeats is None else repeats
     started = time.perf_counter()
@@ -121,6 +189,7 @@ def run(quick=False, sections=SECTIONS, warmup=None, repeats=None, log=print):
             timespec="seconds"
         ),
         "quick": quick,
+        "published_sizes": published,
         "warmup": warmup,
         "repeats": repeats,
         "cpu_count": os.cpu_count(),
@@ -133,7 +202,7 @@ def run(quick=False, sections=SECTIONS, warmup=None, repeats=None, log=print):
                     d.device_type != "CPU"],
         "load_before": _load(),
         "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
-        "sizes": {name: sizes[name] for name in SECTIONS},
+        "sizes": {name: sizes[name] for name in SECTIONS if name in sizes},
         "sizes_note": sizes_note(sizes),
         "peak_matmul_size": sizes["peak_matmul_size"],
     }  # fmt: skip
@@ -160,7 +229,8 @@ def run(quick=False, sections=SECTIONS, warmup=None, repeats=None, log=print):
             measure_peak()
         else:
             module = {"recurrent": recurrent, "attention": attention,
-                      "generation": generation}[section]  # fmt: skip
+                      "generation": generation,
+                      "backbones": backbones}[section]  # fmt: skip
             section_rows = module.run(sizes[section], warmup, repeats, log)
         rows += section_rows
     # MFU against the best peak seen (load from other processes lowers it).

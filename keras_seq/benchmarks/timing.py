@@ -127,3 +127,22 @@ def matmul_peak_flops(size=2048, warmup=2, repeats=5):
         timings[setting] = measure(product, warmup=warmup, repeats=repeats)
     best = min(t.median for t in timings.values())
     return 2.0 * size**3 / best, timings
+
+
+def copy_bandwidth(megabytes=256, repeats=7):
+    """The machine's memory copy bandwidth in bytes/s (bytes copied per
+    second: each byte is read once and written once).
+
+    `numpy.copyto` of a `megabytes` float32 array (larger than the caches),
+    the median of `repeats` copies after one untimed copy: what one decoding
+    stream can read its weights at, at best.
+    """
+    source = np.ones(megabytes * 2**20 // 4, np.float32)
+    target = np.empty_like(source)
+    np.copyto(target, source)
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        runs.append(time.perf_counter() - start)
+    return source.nbytes / statistics.median(runs)

@@ -10,7 +10,11 @@ ops are not TFLite builtins, so the app tokenizes).
 Shapes are fixed: batch `B = batch_size`, length `L = max_length` (with
 fixed shapes the recurrent layers' loops and the key/value cache updates lower
 to builtin `WHILE`, `GATHER`, `DYNAMIC_UPDATE_SLICE`... ops; a dynamic batch
-would need Flex ops, which the pip LiteRT runtime cannot run). Signatures:
+would need Flex ops, which the pip LiteRT runtime cannot run). Our `LSTM`
+layers become TFLite's fused `UNIDIRECTIONAL_SEQUENCE_LSTM` kernel where the
+result is the same (`keras_seq.export.fused_lstm`; each report's
+`lstm_paths` says which path every LSTM took), the other recurrent layers
+unroll. Signatures:
 
 - `logits`: the model's inputs, each `(B, L)` int32 (pad 0) ->
   `{"logits": (B, L, V)}` (`(B, C)` for a classifier).
@@ -54,6 +58,7 @@ from keras import ops
 
 from keras_seq.export import verify
 from keras_seq.export.atomic import atomic_directory, check_writable
+from keras_seq.export.fused_lstm import fused_lstm_layers
 from keras_seq.export.model_dir import ExportError, input_specs
 from keras_seq.export.text import TextModel
 from keras_seq.version import __version__
@@ -129,13 +134,27 @@ def export_tflite(
     reports = []
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = os.path.join(tmp, "saved_model")
-        spec.write_saved_model(saved_model)
-        representative = None
+        files = {q: os.path.join(tmp, f"model_{q}.tflite") for q in quantize}
+        lstm_paths = {}
+        fused = {q: f for q, f in files.items() if q != "int8"}
+        if fused:
+            spec.write_saved_model(saved_model)
+            _convert(saved_model, spec.signature_names, fused, None)
+            lstm_paths = {q: spec.lstm_paths for q in fused}
         if "int8" in quantize:
+            # TF 2.21's int8 calibrator fails on the fused LSTM op
+            # ("tensor.data.raw != nullptr"): int8 keeps the unrolled loops.
+            unfused = os.path.join(tmp, "saved_model_int8")
+            spec.write_saved_model(unfused, fuse_lstm=False)
             representative = os.path.join(tmp, "representative.npz")
             np.savez(representative, **spec.representative_samples())
-        files = {q: os.path.join(tmp, f"model_{q}.tflite") for q in quantize}
-        _convert(saved_model, spec.signature_names, files, representative)
+            _convert(
+                unfused,
+                spec.signature_names,
+                {"int8": files["int8"]},
+                representative,
+            )
+            lstm_paths["int8"] = spec.lstm_paths
         for q in quantize:
             with atomic_directory(targets[q], overwrite) as out:
                 shutil.move(files[q], os.path.join(out, "model.tflite"))
@@ -147,6 +166,8 @@ def export_tflite(
                 metadata = spec.metadata(q)
                 metadata["signature_defs"] = _signature_defs(out)
                 report = {"path": targets[q], "quantize": q}
+                if lstm_paths[q]:
+                    report["lstm_paths"] = lstm_paths[q]
                 if verify_export:
                     report.update(
                         verify.verify_tflite(
@@ -253,6 +274,7 @@ class TFLiteSpec:
             self.text_model = TextModel(run, length)
         self.generative = run.generative
         self._memo = {}
+        self.lstm_paths = {}
         self.cache_structure = None
         if self.generative:
             cache = self.model.build_cache(self._cache_inputs(self.zero_ids()))
@@ -327,11 +349,16 @@ class TFLiteSpec:
             outputs[f"cache_{i}"] = c
         return outputs
 
-    def write_saved_model(self, path):
+    def write_saved_model(self, path, fuse_lstm=True):
         """Writes the signatures' SavedModel (the converter's input)."""
-        # The archive traces its functions when it writes them out.
-        with unrolled_time_loops(self.model):
+        # The archive traces its functions when it writes them out. The
+        # LSTMs take the fused op where it gives the same results (our
+        # inputs are right-padded), the other recurrent layers unroll.
+        masks = "right_padded" if fuse_lstm else None
+        fused = fused_lstm_layers(self.model, masks)
+        with fused as lstm_paths, unrolled_time_loops(self.model):
             self.archive().write_out(path, verbose=False)
+        self.lstm_paths = lstm_paths
 
     def archive(self):
         archive = keras.export.ExportArchive()
