@@ -17,7 +17,7 @@ import keras_hub
 import numpy as np
 
 from keras_seq import data as seq_data
-from keras_seq.training import tasks
+from keras_seq.training import run_dir, tasks
 
 
 def evaluate(
@@ -47,6 +47,11 @@ def evaluate(
         # A dataset of unknown length ends with this (harmless) Keras warning.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         results = model.evaluate(batches, verbose=0, return_dict=True)
+    if "loss" not in results:
+        raise ValueError(
+            f"the {split} split of {dataset.name!r} gives no batch to evaluate "
+            f"(batch_size={batch_size}, sequence_length={sequence_length})."
+        )
     metrics = {k: float(v) for k, v in results.items()}
     if dataset.task == "regression":
         metrics["mse"] = metrics["loss"]
@@ -64,14 +69,16 @@ def evaluate(
 def _decoded_metrics(model, batches, tokenizer):
     """Greedy-decodes every batch; exact match (and BLEU) against targets."""
     eos = tokenizer.special_ids["eos"]
+    limit = getattr(model, "max_sequence_length", None)
     matches = []
     references, hypotheses = [], []
     for x, y, *_ in batches:
         targets = np.asarray(y)
         inputs = {k: np.asarray(v) for k, v in x.items() if k.startswith("encoder")}
-        decoded = model.generate(
-            inputs, max_length=targets.shape[1] + 1, stop_token_ids=[eos]
-        )[:, 1:]
+        length = targets.shape[1] + 1
+        if limit:
+            length = min(length, int(limit))
+        decoded = model.generate(inputs, max_length=length, stop_token_ids=[eos])[:, 1:]
         for target, hypothesis in zip(targets, decoded):
             matches.append(np.array_equal(_until(target, eos), _until(hypothesis, eos)))
         references += [_text(t) for t in tokenizer.detokenize(targets).numpy()]
@@ -118,32 +125,13 @@ def evaluate_model_dir(
         ValueError: `model_dir` is not a finished run, or the dataset does
             not fit the model (the message says which).
     """
-    import json
-    import os
-
-    import zoo
-
-    config_path = os.path.join(model_dir, "config.json")
-    model_path = os.path.join(model_dir, "model.keras")
-    for path in (config_path, model_path):
-        if not os.path.exists(path):
-            raise ValueError(
-                f"--model_dir={model_dir}: no {os.path.basename(path)}; "
-                "is it a finished keras-seq-train run?"
-            )
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
+    config, model, tokenizer = run_dir.load(model_dir)
     family = config["model"]
     spec = dataset or config["dataset"]
     loaded = seq_data.load_dataset(spec, data_dir or config.get("data_dir"))
     seq_data.check_fit(family, loaded)
     if split is None:
         split = "test" if "test" in loaded.splits else "validation"
-    tokenizer_dir = os.path.join(model_dir, "tokenizer")
-    tokenizer = (
-        seq_data.load_tokenizer(tokenizer_dir) if os.path.isdir(tokenizer_dir) else None
-    )
-    model = zoo.load(model_path)
     tasks.compile_model(model, family, loaded.task, "adam", jit_compile=False)
     metrics = evaluate(
         model,
