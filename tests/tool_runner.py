@@ -106,7 +106,7 @@ def main():
     from tools import flag_utils
 
     flags = importlib.import_module("absl.flags")
-    flags.FLAGS(["runner"])  # defaults, then start TensorFlow quietly
+    flags.FLAGS.mark_as_parsed()  # defaults, then start TensorFlow quietly
     flag_utils.start_tensorflow()
     cases = json.load(sys.stdin)
     results = [run_case(tool, module, c["args"], c.get("watch", [])) for c in cases]

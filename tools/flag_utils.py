@@ -159,7 +159,10 @@ def start_tensorflow():
     import zoo  # noqa: F401
 
     if quiet:
+        import tensorflow_datasets as tfds
+
         tf.get_logger().setLevel("ERROR")
+        tfds.disable_progress_bar()  # preparing an embedded dataset: no bars
 
 
 def run(main):

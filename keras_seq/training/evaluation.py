@@ -29,8 +29,13 @@ def evaluate(
     batch_size=64,
     max_batches=None,
     sequence_length=None,
+    jit_compile=None,
 ):
-    """Returns a dict of metrics of `model` on `split` of `dataset`."""
+    """Returns a dict of metrics of `model` on `split` of `dataset`.
+
+    `jit_compile` is passed to the greedy decoding of seq2seq models
+    (`model.generate`; `None`: the model's default, XLA).
+    """
     batches = seq_data.make_batches(
         family,
         dataset,
@@ -62,11 +67,11 @@ def evaluate(
     if dataset.task == "seq2seq" and hasattr(model, "generate"):
         if "exact_match" in metrics:
             metrics["teacher_forced_exact_match"] = metrics.pop("exact_match")
-        metrics.update(_decoded_metrics(model, batches, tokenizer))
+        metrics.update(_decoded_metrics(model, batches, tokenizer, jit_compile))
     return metrics
 
 
-def _decoded_metrics(model, batches, tokenizer):
+def _decoded_metrics(model, batches, tokenizer, jit_compile=None):
     """Greedy-decodes every batch; exact match (and BLEU) against targets."""
     eos = tokenizer.special_ids["eos"]
     limit = getattr(model, "max_sequence_length", None)

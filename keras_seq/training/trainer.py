@@ -289,6 +289,7 @@ def _evaluate(config, model, dataset, tokenizer, split, length):
             split,
             config.batch_size,
             sequence_length=length,
+            jit_compile=config.jit_compile,
         )
     except ValueError as e:
         raise TrainError(f"--dataset={config.dataset}: {e}") from e
