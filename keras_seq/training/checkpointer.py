@@ -84,16 +84,18 @@ class Checkpointer(keras.callbacks.Callback):
                     if str(e).strip()
                     else type(e).__name__
                 )
-                failures.append(f"{path} ({first[:200]})")
+                failures.append((path, first[:200]))
                 continue
             if failures and log is not None:
+                bad, why = failures[0]
                 log(
-                    f"Checkpoint {failures[0]} cannot be restored; "
+                    f"Checkpoint {bad} cannot be restored ({why}); "
                     f"using the previous one, {path}."
                 )
             return self.step
+        bad, why = failures[0]
         raise ValueError(
-            f"Checkpoint {failures[0]} cannot be restored, nor any before it; "
+            f"Checkpoint {bad} cannot be restored ({why}), nor any before it; "
             f"remove {self.directory} to start over"
         )
 
