@@ -119,7 +119,7 @@ def matrix(corpus, tmp_path_factory):
                 "watch": [str(model_dir)],
             }
         )
-    trained = dict(zip(pairs, run_cases("train", cases)))
+    trained = dict(zip(pairs, run_cases("train", cases, timeout=2400)))
     model_dirs = {
         pair: case["args"][2].split("=", 1)[1] for pair, case in zip(pairs, cases)
     }
@@ -132,7 +132,7 @@ def matrix(corpus, tmp_path_factory):
         }
         for p in exports
     ]
-    exported = dict(zip(exports, run_cases("export", export_cases)))
+    exported = dict(zip(exports, run_cases("export", export_cases, timeout=2400)))
     paths = [os.path.join(model_dirs[p], "export", "1") for p in exports]
     checked = subprocess.run(
         [sys.executable, "-c", CHECK_SIGNATURES, json.dumps(paths)],
