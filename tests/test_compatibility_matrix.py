@@ -112,7 +112,7 @@ def matrix(corpus, tmp_path_factory):
                     f"--model_dir={model_dir}",
                     f"--data_dir={root / 'tfds'}",
                     "--steps=2",
-                    "--batch_size=64",
+                    "--batch_size=32",
                     "--nojit_compile",
                     "--noexport",
                 ],
