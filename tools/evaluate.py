@@ -9,6 +9,7 @@ Example:
 """
 
 import json
+import os
 
 from absl import flags
 

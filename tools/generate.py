@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import sys
 
 from absl import flags
 
@@ -182,7 +183,8 @@ def _attention_plot(text_model, text):
         flag_utils.fail(PROGRAM, f"--attention_plot={FLAGS.attention_plot}: {e}")
     except OSError as e:
         flag_utils.fail(PROGRAM, f"--attention_plot={FLAGS.attention_plot}: {e}")
-    logging.warning("attention plot: %s", FLAGS.attention_plot)
+    # On stderr: stdout holds one output per input.
+    print(f"attention plot: {FLAGS.attention_plot}", file=sys.stderr)
 
 
 def _where(index):

@@ -226,7 +226,8 @@ def _train(config, strategy, out_dir, log):
             # Keras records the epoch summaries only at a step its batch
             # summaries are recorded at: the last step must be one.
             keras.callbacks.TensorBoard(
-                run_dir.path(out_dir, run_dir.LOGS), update_freq=math.gcd(steps, LOG_EVERY)
+                run_dir.path(out_dir, run_dir.LOGS),
+                update_freq=math.gcd(steps, LOG_EVERY),
             ),
         ]
         if config.gradient_stats_every:
