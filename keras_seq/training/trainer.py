@@ -217,7 +217,7 @@ def _train(config, strategy, out_dir, log):
     checkpointer = Checkpointer(
         run_dir.path(out_dir, run_dir.CHECKPOINTS), model, config.checkpoint_every
     )
-    if start:
+    if 0 < start < steps:
         log(f"Resuming from step {start} of {steps}.")
     trained = start < steps
     if trained:
