@@ -79,7 +79,7 @@ def test_export_tool_writes_verified_artifacts_and_keeps_existing_ones(
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--model_dir=/nonexistent"], "no config.json"),
+        (["--model_dir=/nonexistent"], "no such directory"),
         (["--format=onnx"], "--format"),
         (["--quantize=int4"], "--quantize=int4"),
         (["--batch_size=0"], "batch_size"),

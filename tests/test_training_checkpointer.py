@@ -58,3 +58,17 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
         path.write_bytes(b"garbage")
     with pytest.raises(ValueError, match="ckpt-1 cannot be restored"):
         Checkpointer(str(tmp_path), _model(), every=1).restore()
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    model = _model()
+    checkpointer = Checkpointer(str(tmp_path), model, every=1)
+    model.fit(_data(), epochs=1, steps_per_epoch=2, callbacks=[checkpointer], verbose=0)
+    for path in tmp_path.glob("ckpt-2.data-*"):
+        path.write_bytes(b"garbage")
+    logged = []
+    restored = _model()
+    step = Checkpointer(str(tmp_path), restored, every=1).restore(log=logged.append)
+    assert step == 1
+    assert len(logged) == 1 and "ckpt-2 cannot be restored" in logged[0], logged
+    assert "using the previous one" in logged[0] and "ckpt-1" in logged[0]

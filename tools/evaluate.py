@@ -72,6 +72,7 @@ def main(argv):
     if FLAGS.plot:
         return _plot(FLAGS.plot)
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)
+    from keras_seq.training import run_dir
     from keras_seq.training.evaluation import evaluate_model_dir
 
     try:
@@ -85,13 +86,8 @@ def main(argv):
         )
     except ValueError as e:
         flag_utils.fail(PROGRAM, str(e))
-    text = json.dumps(metrics, indent=2, sort_keys=True)
-    path = os.path.join(FLAGS.model_dir, f"metrics-{split}.json")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
-    print(text)
+    run_dir.write_json(FLAGS.model_dir, f"metrics-{split}.json", metrics)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
 
 
 def run():

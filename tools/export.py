@@ -18,9 +18,8 @@ Example:
 
 import json
 import os
-import re
 
-from absl import flags, logging
+from absl import flags
 
 from . import flag_utils
 
@@ -64,25 +63,16 @@ flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
 flags.DEFINE_bool("verify", True, "Verify every artifact against the Keras model.")
 
 
-def _next_version(output):
-    versions = [
-        int(name)
-        for name in (os.listdir(output) if os.path.isdir(output) else [])
-        if re.fullmatch(r"\d+", name)
-    ]
-    return max(versions, default=0) + 1
-
-
 def _check_request(output, version):
     """Flag checks that need no TensorFlow: fail fast, write nothing."""
-    if not FLAGS.model_dir:
-        flag_utils.fail(PROGRAM, "--model_dir is required.")
-    if not os.path.isfile(os.path.join(FLAGS.model_dir, "config.json")):
-        flag_utils.fail(
-            PROGRAM,
-            f"--model_dir={FLAGS.model_dir}: no config.json (not a keras-seq-train "
-            "model directory).",
-        )
+    from keras_seq.training import run_dir
+
+    try:
+        run_dir.read_config(FLAGS.model_dir)
+        run_dir.check_model(FLAGS.model_dir)
+        run_dir.check_writable(output, "output")
+    except run_dir.RunDirError as e:
+        flag_utils.fail(PROGRAM, str(e))
     bad = [q for q in FLAGS.quantize if q not in QUANTIZATIONS]
     if bad or not FLAGS.quantize:
         flag_utils.fail(
@@ -130,13 +120,18 @@ def _print_report(kind, report):
 
 
 def main(argv):
-    logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)
-    output = FLAGS.output or os.path.join(FLAGS.model_dir or ".", "export")
-    version = FLAGS.version or _next_version(output)
-    _check_request(output, version)
+    if not FLAGS.model_dir:
+        flag_utils.fail(PROGRAM, "--model_dir is required.")
+    from keras_seq.training import run_dir
+
+    output = FLAGS.output or run_dir.path(FLAGS.model_dir, run_dir.EXPORT)
+    version = FLAGS.version
+    if version is None and not os.path.isfile(output):
+        version = run_dir.next_export_version(output)
+    _check_request(output, version or 1)
 
     from keras_seq.export import ExportError, VerificationError, load_run
     from keras_seq.export.saved_model import export_saved_model

@@ -20,8 +20,9 @@ import json
 import os
 import random
 import re
+import sys
 
-from absl import flags, logging
+from absl import flags
 
 from . import flag_utils
 
@@ -166,6 +167,7 @@ def _from_keras(texts):
             top_p=FLAGS.top_p,
             num_beams=FLAGS.num_beams,
         )
+        _check_texts(run, text_model, texts)
         outputs = text_model.keras_outputs(texts, FLAGS.sampler, FLAGS.seed)
         if FLAGS.attention_plot:
             _attention_plot(text_model, texts[0])
@@ -188,7 +190,40 @@ def _attention_plot(text_model, text):
         flag_utils.fail(PROGRAM, f"--attention_plot={FLAGS.attention_plot}: {e}")
     except OSError as e:
         flag_utils.fail(PROGRAM, f"--attention_plot={FLAGS.attention_plot}: {e}")
-    logging.warning("attention plot: %s", FLAGS.attention_plot)
+    # On stderr: stdout holds one output per input.
+    print(f"attention plot: {FLAGS.attention_plot}", file=sys.stderr)
+
+
+def _where(index):
+    """The flag an input came from: `--prompt='...'` or `--input_file=F`."""
+    if index < len(FLAGS.prompt):
+        return f"--prompt={FLAGS.prompt[index]!r}"
+    return f"--input_file={FLAGS.input_file} (input {index - len(FLAGS.prompt) + 1})"
+
+
+def _check_texts(run, text_model, texts):
+    """Refuses a prompt the model cannot continue, or one it cannot read."""
+    tokenizer = run.tokenizer
+    unk = tokenizer.special_ids.get("unk")
+    for index, text in enumerate(texts):
+        ids = [int(i) for i in tokenizer.tokenize(text).numpy()]
+        if ids and unk is not None and all(i == unk for i in ids):
+            flag_utils.fail(
+                PROGRAM,
+                f"{_where(index)}: every token is outside the model's "
+                f"{tokenizer.kind} vocabulary ({tokenizer.vocabulary_size} "
+                "tokens); it would read <unk> only.",
+            )
+        room = text_model.max_length - 1
+        if run.kind == "language_model" and len(ids) > room:
+            flag_utils.fail(
+                PROGRAM,
+                f"{_where(index)}: {len(ids)} tokens; --max_length="
+                f"{text_model.max_length} leaves room for {room} prompt tokens "
+                "and one to generate. Shorten it or raise --max_length (the "
+                f"model takes {run.max_sequence_length or 'any number of'} "
+                "positions).",
+            )
 
 
 def _from_preset(texts):
@@ -220,7 +255,6 @@ def _decode(value):
 
 
 def main(argv):
-    logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)

@@ -2,9 +2,25 @@
 
 With no flags it trains the default model (seq2seq with Bahdanau attention) on
 the embedded `date_normalization` dataset, evaluates it on the test split,
-exports a SavedModel, and prints where everything went. During training it
-evaluates the validation split every `--validate_every` steps and keeps the
-best weights (`--validation_metric`, `--early_stopping`).
+exports a verified SavedModel (what keras-seq-export writes) into
+<model_dir>/export/N, and prints where everything went.
+
+Everything is checked before anything is written; a bad request exits with
+status 2 and one line, and leaves --model_dir as it was. The sequence length
+defaults per family and never exceeds what the model's positions take.
+
+A --model_dir that already holds a run:
+  - the same flags resume it from its latest checkpoint (a finished run with
+    nothing missing is left as is);
+  - more --steps (or --epochs) continue training it; the new model is
+    exported as the next export/N;
+  - anything else (another model, preset, override, dataset, tokenizer,
+    sequence length, batch size, optimizer setting or seed; fewer steps) is
+    refused unless --overwrite, which deletes the old run first;
+  - a non-empty directory without a config.json is never written to.
+
+During training it evaluates the validation split every `--validate_every`
+steps and keeps the best weights (`--validation_metric`, `--early_stopping`).
 
 Example:
     keras-seq-train --model=char_rnn --dataset=text:corpus.txt --steps=500 \\
@@ -101,7 +117,16 @@ flags.DEFINE_integer(
     "exploding gradients (0: off).",
     lower_bound=0,
 )
-flags.DEFINE_bool("export", True, "Export a SavedModel into model_dir/export/1.")
+flags.DEFINE_bool(
+    "export",
+    True,
+    "Export a verified SavedModel into model_dir/export/N (as keras-seq-export).",
+)
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Replace the run in --model_dir when the flags do not resume it.",
+)
 flags.DEFINE_integer(
     "validate_every",
     100,
@@ -139,6 +164,7 @@ def main(argv):
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)
+    from keras_seq.training import run_dir
     from keras_seq.training.checkpointer import NonFiniteLossError
     from keras_seq.training.trainer import TrainConfig, TrainError, train
 
@@ -178,6 +204,7 @@ def main(argv):
         validation_metric=FLAGS.validation_metric,
         early_stopping=FLAGS.early_stopping,
         validation_fraction=FLAGS.validation_fraction,
+        overwrite=FLAGS.overwrite,
     )
     try:
         metrics = train(config)
@@ -185,16 +212,17 @@ def main(argv):
         flag_utils.fail(PROGRAM, str(e))
     print(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"model_dir: {os.path.abspath(config.model_dir)}")
-    for name in (
-        "config.json",
-        "model.keras",
-        "metrics.json",
-        "tokenizer",
-        "checkpoints",
-        "best",
-        "logs",
-        "export/1",
-    ):
+    versions = run_dir.export_versions(run_dir.path(config.model_dir, run_dir.EXPORT))
+    names = [
+        run_dir.CONFIG,
+        run_dir.MODEL,
+        run_dir.METRICS,
+        run_dir.TOKENIZER,
+        run_dir.CHECKPOINTS,
+        run_dir.BEST,
+        run_dir.LOGS,
+    ] + ([f"{run_dir.EXPORT}/{versions[-1]}"] if versions else [])
+    for name in names:
         path = os.path.join(config.model_dir, name)
         if os.path.exists(path):
             print(f"  {name:13s} {os.path.abspath(path)}")

@@ -1,8 +1,9 @@
 """Reads a trained model directory (what `keras-seq-train` writes) for export.
 
-A model directory holds `config.json` (the run: `model`, `dataset`,
-`sequence_length`, `model_hyperparameters`, ...), `model.keras` and, for text
-data, `tokenizer/`. `load_run(model_dir)` gives a `Run` with the model, the
+A model directory (layout: `keras_seq.training.run_dir`) holds `config.json`
+(the run: `model`, `dataset`, `sequence_length`, `model_hyperparameters`,
+...), `model.keras` and, for text data, `tokenizer/`. `load_run(model_dir)`
+reads it through `run_dir.load` and gives a `Run` with the model, the
 tokenizer and what the export needs to know about them: the kind of text
 interface the model has (`Run.kind`) and its lengths.
 
@@ -19,7 +20,6 @@ tokenizer and the model takes the inputs of that interface, else `"ids"`:
 """
 
 import dataclasses
-import json
 import os
 
 import keras
@@ -28,6 +28,7 @@ import tensorflow as tf
 
 import zoo
 from keras_seq import data as seq_data
+from keras_seq.training import run_dir
 
 KINDS = ("language_model", "seq2seq", "classifier", "ids")
 # The model inputs (sorted) a text interface feeds, by the family's batch
@@ -190,46 +191,25 @@ def _fit(array, length):
 
 
 def load_run(model_dir):
-    """Reads `model_dir`; raises `ExportError` naming what is missing."""
+    """Reads `model_dir` (`keras_seq.training.run_dir.load`); raises
+    `ExportError` naming what is missing or unreadable."""
     model_dir = os.fspath(model_dir)
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(path):
-        raise ExportError(
-            f"--model_dir={model_dir}: no config.json; is it a keras-seq-train "
-            "model directory?"
-        )
     try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
+        config = run_dir.read_config(model_dir)
         family = config["model"]
-    except (OSError, ValueError, KeyError) as e:
-        raise ExportError(f"--model_dir={model_dir}: unreadable {path}: {e!r}") from e
-    if family not in zoo.list_models():
-        raise ExportError(
-            f"--model_dir={model_dir}: unknown model {family!r}; known models: "
-            f"{zoo.list_models()}."
-        )
-    zoo.import_family_module(family)  # registers the model's classes
-    keras_path = os.path.join(model_dir, "model.keras")
-    if not os.path.isfile(keras_path):
-        raise ExportError(f"--model_dir={model_dir}: no model.keras (not trained?).")
-    try:
-        model = keras.saving.load_model(keras_path, compile=False)
-    except (ValueError, OSError, TypeError) as e:
-        raise ExportError(
-            f"--model_dir={model_dir}: cannot load model.keras: {e}"
-        ) from e
-    if getattr(model, "stateful", False):
-        model = model.stateless_copy()
-    tokenizer = None
-    tokenizer_dir = os.path.join(model_dir, "tokenizer")
-    if os.path.isdir(tokenizer_dir):
-        tokenizer = seq_data.load_tokenizer(tokenizer_dir)
+        if family not in zoo.list_models():
+            raise ExportError(
+                f"--model_dir={model_dir}: unknown model {family!r}; known "
+                f"models: {zoo.list_models()}."
+            )
+        model = run_dir.load_model(model_dir)
+        tokenizer = run_dir.load_tokenizer(model_dir)
+    except run_dir.RunDirError as e:
+        raise ExportError(str(e)) from e
     run = Run(model_dir, config, family, model, tokenizer)
     run.kind = _kind(run)
     if run.kind == "classifier":
-        names = _label_names(run)
-        run.label_names = names
+        run.label_names = _label_names(run)
     return run
 
 

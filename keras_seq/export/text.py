@@ -113,8 +113,9 @@ class TextModel:
             ids = ids[:, :limit]
         eos = tf.fill([ids.nrows(), 1], tf.constant(self.eos, tf.int32))
         ids = tf.concat([ids, eos], axis=1)
-        shape = [None, length] if length else None
-        return ids.to_tensor(default_value=0, shape=shape)
+        if length:
+            return ids.to_tensor(default_value=0, shape=[None, length])
+        return _dense(ids)
 
     def decoder_buffer(self, batch_size):
         """`(B, max_length)`: `start_token_id` then pad ids."""
@@ -135,9 +136,9 @@ class TextModel:
             rows = ids.nrows()
             cls = tf.fill([rows, 1], tf.constant(specials["cls"], tf.int32))
             sep = tf.fill([rows, 1], tf.constant(specials["sep"], tf.int32))
-            token_ids = tf.concat([cls, ids, sep], axis=1).to_tensor(0)
+            token_ids = _dense(tf.concat([cls, ids, sep], axis=1))
             return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids)}
-        return {"token_ids": ids[:, : self.max_length].to_tensor(0)}
+        return {"token_ids": _dense(ids[:, : self.max_length])}
 
     def generation_inputs(self, texts):
         """Texts -> (other model inputs, token buffer, first index to fill)."""
@@ -257,6 +258,14 @@ class TextModel:
             "num_beams": self.num_beams,
             "stop_token_ids": list(self.stop_token_ids or []),
         }
+
+
+def _dense(ids, min_width=1):
+    """Ragged ids -> 0-padded dense ids at least `min_width` wide (an empty
+    batch, or a batch of empty texts, still gives the model a time step)."""
+    dense = ids.to_tensor(default_value=0)
+    pad = tf.maximum(min_width - tf.shape(dense)[1], 0)
+    return tf.pad(dense, [[0, 0], [0, pad]])
 
 
 def _numpy(outputs):

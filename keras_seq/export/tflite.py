@@ -61,6 +61,7 @@ from keras_seq.export.atomic import atomic_directory, check_writable
 from keras_seq.export.fused_lstm import fused_lstm_layers
 from keras_seq.export.model_dir import ExportError, input_specs
 from keras_seq.export.text import TextModel
+from keras_seq.training import run_dir
 from keras_seq.version import __version__
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -160,7 +161,7 @@ def export_tflite(
                 shutil.move(files[q], os.path.join(out, "model.tflite"))
                 if run.tokenizer is not None:
                     shutil.copytree(
-                        os.path.join(run.model_dir, "tokenizer"),
+                        run_dir.path(run.model_dir, run_dir.TOKENIZER),
                         os.path.join(out, "tokenizer"),
                     )
                 metadata = spec.metadata(q)

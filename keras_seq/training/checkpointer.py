@@ -1,6 +1,7 @@
 """Step-level checkpoints that survive SIGKILL, and NaN/Inf loss guarding."""
 
 import math
+import os
 
 import keras
 import tensorflow as tf
@@ -51,26 +52,52 @@ class Checkpointer(keras.callbacks.Callback):
     def step(self):
         return int(self._checkpoint.optimizer.iterations.numpy())
 
-    def restore(self):
-        """Restores the latest checkpoint, if any; returns the step it holds.
+    def restore(self, log=None):
+        """Restores the latest readable checkpoint, if any; returns its step.
+
+        A latest checkpoint that cannot be read (a torn or corrupt file) is
+        reported through `log` and the one before it is restored instead.
 
         Raises:
-            ValueError: the latest checkpoint exists but cannot be read.
+            ValueError: checkpoints exist but none can be read (the message
+                names the files to remove).
         """
-        latest = self._manager.latest_checkpoint
-        if latest is None:
+        try:
+            candidates = list(reversed(self._manager.checkpoints))
+        except Exception as e:  # an unreadable `checkpoint` index file
+            raise ValueError(
+                f"{os.path.join(self.directory, 'checkpoint')} cannot be read "
+                f"({type(e).__name__}); remove {self.directory} to start over"
+            ) from e
+        if not candidates:
             return 0
         optimizer = self._checkpoint.optimizer
         if not optimizer.built:
             optimizer.build(self._checkpoint.model.trainable_variables)
-        try:
-            self._checkpoint.restore(latest).assert_existing_objects_matched()
-        except Exception as e:  # any failure to read it means it is corrupt
-            first = (
-                str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            )
-            raise ValueError(f"Checkpoint {latest} cannot be restored: {first}") from e
-        return self.step
+        failures = []
+        for path in candidates:
+            try:
+                self._checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as e:  # any failure to read it means it is corrupt
+                first = (
+                    str(e).strip().splitlines()[0]
+                    if str(e).strip()
+                    else type(e).__name__
+                )
+                failures.append((path, first[:200]))
+                continue
+            if failures and log is not None:
+                bad, why = failures[0]
+                log(
+                    f"Checkpoint {bad} cannot be restored ({why}); "
+                    f"using the previous one, {path}."
+                )
+            return self.step
+        bad, why = failures[0]
+        raise ValueError(
+            f"Checkpoint {bad} cannot be restored ({why}), nor any before it; "
+            f"remove {self.directory} to start over"
+        )
 
     def save(self):
         """Saves now (unless the last loss was not finite); returns the path."""

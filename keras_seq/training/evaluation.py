@@ -19,7 +19,7 @@ import keras_hub
 import numpy as np
 
 from keras_seq import data as seq_data
-from keras_seq.training import tasks
+from keras_seq.training import run_dir, tasks
 
 
 def evaluate(
@@ -31,8 +31,13 @@ def evaluate(
     batch_size=64,
     max_batches=None,
     sequence_length=None,
+    jit_compile=None,
 ):
-    """Returns a dict of metrics of `model` on `split` of `dataset`."""
+    """Returns a dict of metrics of `model` on `split` of `dataset`.
+
+    `jit_compile` is passed to the greedy decoding of seq2seq models
+    (`model.generate`; `None`: the model's default, XLA).
+    """
     batches = eval_batches(
         model,
         family,
@@ -43,7 +48,18 @@ def evaluate(
         max_batches=max_batches,
         sequence_length=sequence_length,
     )
-    return evaluate_batches(model, family, dataset.task, batches, tokenizer)
+    return evaluate_batches(
+        model,
+        family,
+        dataset.task,
+        batches,
+        tokenizer,
+        jit_compile=jit_compile,
+        source=(
+            f"the {split} split of {dataset.name!r} (batch_size={batch_size}, "
+            f"sequence_length={sequence_length})"
+        ),
+    )
 
 
 def eval_batches(
@@ -73,8 +89,20 @@ def eval_batches(
     return batches
 
 
-def evaluate_batches(model, family, task, batches, tokenizer, decode=True):
+def evaluate_batches(
+    model,
+    family,
+    task,
+    batches,
+    tokenizer,
+    decode=True,
+    jit_compile=None,
+    source="the batches",
+):
     """The metrics of `model` (compiled for `task`) on `batches`.
+
+    `source` names the batches in the error raised when they are empty;
+    `jit_compile` is passed to greedy decoding.
 
     `decode=False` skips greedy decoding for seq2seq: `exact_match` is then
     the teacher-forced one, which is the same number (targets end with
@@ -86,6 +114,8 @@ def evaluate_batches(model, family, task, batches, tokenizer, decode=True):
         # A dataset of unknown length ends with this (harmless) Keras warning.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         results = model.evaluate(batches, verbose=0, return_dict=True)
+    if "loss" not in results:
+        raise ValueError(f"{source} gives no batch to evaluate.")
     metrics = {k: float(v) for k, v in results.items()}
     if task == "regression":
         metrics["mse"] = metrics["loss"]
@@ -98,7 +128,7 @@ def evaluate_batches(model, family, task, batches, tokenizer, decode=True):
     if task == "seq2seq" and hasattr(model, "generate") and decode:
         if "exact_match" in metrics:
             metrics["teacher_forced_exact_match"] = metrics.pop("exact_match")
-        metrics.update(_decoded_metrics(model, batches, tokenizer))
+        metrics.update(_decoded_metrics(model, batches, tokenizer, jit_compile))
     return metrics
 
 
@@ -133,17 +163,19 @@ def bits_unit(tokenizer):
     return {"char": "character", "byte": "byte"}.get(kind, "token")
 
 
-def _decoded_metrics(model, batches, tokenizer):
+def _decoded_metrics(model, batches, tokenizer, jit_compile=None):
     """Greedy-decodes every batch; exact match (and BLEU) against targets."""
     eos = tokenizer.special_ids["eos"]
+    limit = getattr(model, "max_sequence_length", None)
     matches = []
     references, hypotheses = [], []
     for x, y, *_ in batches:
         targets = np.asarray(y)
         inputs = {k: np.asarray(v) for k, v in x.items() if k.startswith("encoder")}
-        decoded = model.generate(
-            inputs, max_length=targets.shape[1] + 1, stop_token_ids=[eos]
-        )[:, 1:]
+        length = targets.shape[1] + 1
+        if limit:
+            length = min(length, int(limit))
+        decoded = model.generate(inputs, max_length=length, stop_token_ids=[eos])[:, 1:]
         for target, hypothesis in zip(targets, decoded):
             matches.append(np.array_equal(_until(target, eos), _until(hypothesis, eos)))
         references += [_text(t) for t in tokenizer.detokenize(targets).numpy()]
@@ -197,21 +229,7 @@ def evaluate_model_dir(
         ValueError: `model_dir` is not a finished run, or the dataset does
             not fit the model (the message says which).
     """
-    import json
-    import os
-
-    import zoo
-
-    config_path = os.path.join(model_dir, "config.json")
-    model_path = os.path.join(model_dir, "model.keras")
-    for path in (config_path, model_path):
-        if not os.path.exists(path):
-            raise ValueError(
-                f"--model_dir={model_dir}: no {os.path.basename(path)}; "
-                "is it a finished keras-seq-train run?"
-            )
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
+    config, model, tokenizer = run_dir.load(model_dir)
     family = config["model"]
     spec = dataset or config["dataset"]
     options = {}
@@ -222,11 +240,6 @@ def evaluate_model_dir(
     seq_data.check_fit(family, loaded)
     if split is None:
         split = "test" if "test" in loaded.splits else "validation"
-    tokenizer_dir = os.path.join(model_dir, "tokenizer")
-    tokenizer = (
-        seq_data.load_tokenizer(tokenizer_dir) if os.path.isdir(tokenizer_dir) else None
-    )
-    model = zoo.load(model_path)
     tasks.compile_model(model, family, loaded.task, "adam", jit_compile=False)
     metrics = evaluate(
         model,

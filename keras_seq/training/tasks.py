@@ -73,6 +73,18 @@ def data_overrides(config, dataset, tokenizer):
     return overrides
 
 
+def max_sequence_length(family, hparams):
+    """The most positions a model of `family` with `hparams` takes, or `None`.
+
+    Learned or tabled positions (`max_sequence_length`: BERT, GPT, the
+    Transformer) bound the sequence length; recurrent models and T5's
+    relative positions do not.
+    """
+    del family  # every family that has a position table names it the same
+    limit = hparams.get("max_sequence_length")
+    return int(limit) if limit else None
+
+
 def model_inputs(model):
     """Names of the model's dict inputs (the pipeline may yield more keys)."""
     structure = model.input
@@ -92,12 +104,13 @@ def select_inputs(batches, names):
     return batches.map(select)
 
 
-def pad_to_multiple(batches, multiple):
+def pad_to_multiple(batches, multiple, limit=None):
     """Pads the time axis of every batched tensor up to a multiple of `multiple`.
 
     Batches padded to their longest example take many shapes, and XLA compiles
     the train step once per shape; rounding lengths up keeps that to a few
     compilations. Padding uses 0 (the pad id, and weight 0 for sample weights).
+    `limit` (the model's positions) caps the rounded length.
     """
 
     def pad(t):
@@ -105,6 +118,8 @@ def pad_to_multiple(batches, multiple):
             return t
         length = tf.shape(t)[1]
         target = (length + multiple - 1) // multiple * multiple
+        if limit:
+            target = tf.maximum(tf.minimum(target, limit), length)
         paddings = [[0, 0], [0, target - length]] + [[0, 0]] * (t.shape.rank - 2)
         return tf.pad(t, paddings)
 

@@ -1,27 +1,34 @@
-"""`train(config)`: dataset -> zoo model -> fit -> model_dir, resumable.
+"""`train(config)`: dataset -> zoo model -> fit -> run directory, resumable.
 
-`model_dir` holds, when a run ends:
+The run directory (`keras_seq.training.run_dir` owns its layout) holds, when a
+run ends: `config.json`, `checkpoints/`, `logs/`, `tokenizer/`, `model.keras`,
+`metrics.json` and `export/N/`, a verified SavedModel written by the same code
+as `keras-seq-export` (`keras_seq.export.export_saved_model`).
 
-    config.json     the resolved run (flags and model hyperparameters)
-    checkpoints/    model + optimizer every `checkpoint_every` steps
-    best/           the weights with the best validation metric so far, and
-                    `best.json`: every validation evaluation
-    logs/           TensorBoard (`logs/validation`: the validation metrics)
-    tokenizer/      the tokenizer the model reads (export embeds it)
-    model.keras     the trained model: the weights of the best validation
-    metrics.json    the evaluation on the test split, and `best_step`
-    export/1/       a SavedModel in TF Serving layout (the same weights)
+Everything is checked before anything is written: the flags, the preset with
+its overrides (the model is built), the sequence length against the model's
+positions, that every split gives at least one batch, and what the run
+directory already holds. Rules for a `model_dir` that holds a run:
+
+- the same run (model, preset, overrides, dataset, tokenizer, sequence length,
+  batch size, optimizer settings, seed) resumes from its latest checkpoint;
+  with more `steps` it continues training, and the new model is exported as
+  the next `export/N`; a finished run with nothing missing is left as is;
+- anything else (other settings, fewer steps) is refused (`TrainError`)
+  unless `overwrite=True`, which removes the old run's files first;
+- a non-empty directory that holds no run (no `config.json`) is never used.
+
+A latest checkpoint that cannot be read is reported and the previous one is
+used (`Checkpointer.restore`); a missing or truncated `model.keras` of a
+finished run is rebuilt from the checkpoint.
 
 Every `validate_every` steps the model is evaluated on (the first
 `validation_batches` batches of) the validation split with the family's
 metrics (`keras_seq.training.best_keeper.BestKeeper`); the weights with the
-best `validation_metric` (default: the family's `validation_metrics` fact) are the
-ones saved and exported, and `early_stopping=N` stops training after N
-evaluations without improvement.
-
-Running the same command again after a crash (SIGKILL included) restores the
-latest checkpoint and the best weights so far, and trains the remaining steps
-only.
+best `validation_metric` (default: the family's `validation_metrics` fact) are
+kept in `best/` and are the ones saved to `model.keras` and exported;
+`early_stopping=N` stops training after N evaluations without improvement.
+A resume (SIGKILL included) restores the best weights so far too.
 
 `strategy="mirrored"` and `"multi_worker"` (one process per worker, `TF_CONFIG`
 sets the cluster) train with `distributed_loop.fit`; only the chief writes to
@@ -33,7 +40,6 @@ import json
 import math
 import os
 import shutil
-import uuid
 
 import keras
 import tensorflow as tf
@@ -41,7 +47,7 @@ import tensorflow as tf
 import zoo
 from keras_seq import data as seq_data
 from keras_seq.diagnostics import GradientMonitor
-from keras_seq.training import distributed_loop, evaluation, tasks
+from keras_seq.training import distributed_loop, evaluation, run_dir, tasks
 from keras_seq.training.best_keeper import DIRECTIONS, BestKeeper
 from keras_seq.training.checkpointer import Checkpointer
 from keras_seq.training.schedules import make_schedule
@@ -55,12 +61,28 @@ IDENTITY = (
     "tokenizer",
     "validation_fraction",
 )
+# What else its checkpoints depend on: a resume must keep these too.
+RESUME_KEYS = IDENTITY + (
+    "vocabulary_size",
+    "sequence_length",
+    "model_hyperparameters",
+    "batch_size",
+    "learning_rate",
+    "schedule",
+    "warmup_steps",
+    "clipnorm",
+    "seed",
+    "mixed_precision",
+    "init_from",
+    "validation_metric",
+)
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # Time axes are padded to a multiple of this under XLA (few compiled shapes).
 PAD_MULTIPLE = 16
 # Steps between the batch-level scalars in logs/ (training curves).
 LOG_EVERY = 10
 TOKENIZERS = ("auto", "char", "byte", "word_piece", "sentence_piece")
+TEXT_TASKS = ("language_model", "classification", "seq2seq")
 
 
 class TrainError(ValueError):
@@ -100,6 +122,7 @@ class TrainConfig:
     validation_metric: str = "auto"
     early_stopping: int = None
     validation_fraction: float = None  # local files: default 0.1
+    overwrite: bool = False
 
     def identity(self):
         return {k: getattr(self, k) for k in IDENTITY}
@@ -110,8 +133,9 @@ def train(config, log=print):
 
     Raises:
         TrainError: a bad request (unknown model, preset, dataset, a dataset
-            that does not fit the model, a model_dir of another run, ...);
-            nothing in `model_dir` is changed then.
+            that does not fit the model, bad overrides, too little data, a
+            model_dir of another run, ...); nothing in `model_dir` is changed
+            then.
         keras_seq.training.checkpointer.NonFiniteLossError: the loss became
             NaN or Inf; the last good checkpoint is kept.
     """
@@ -141,20 +165,31 @@ def _train(config, strategy, out_dir, log):
         seq_data.check_fit(config.model, dataset)
     except seq_data.DataError as e:
         raise TrainError(f"--dataset={config.dataset}: {e}") from e
-    previous = _check_model_dir(config)
-    distributed_loop.barrier(strategy)  # every worker read model_dir: now write
-    tokenizer = _tokenizer(config, dataset, previous is not None, out_dir)
+    previous = _previous_run(config)
+    reuse = previous is not None and not config.overwrite
+    tokenizer = _tokenizer(config, dataset, previous if reuse else None)
+    # The model's hyperparameters, resolved once: preset, data, overrides.
+    hparams = zoo.preset_config(config.model, config.preset)
+    hparams.update(tasks.data_overrides(hparams, dataset, tokenizer))
+    hparams.update(config.overrides)
+    _check_vocabulary(config, hparams, dataset, tokenizer)
+    length = _sequence_length(config, dataset, hparams)
+    split = "test" if "test" in dataset.splits else "validation"
+    _check_enough_data(config, dataset, tokenizer, length, split)
+    steps = _total_steps(config, dataset, tokenizer, length)
+    record = {
+        **{k: v for k, v in dataclasses.asdict(config).items() if k != "overwrite"},
+        "sequence_length": length,
+        "model_hyperparameters": hparams,
+        "steps": steps,
+    }
+    fresh = not reuse or _check_resume(config, previous, record)
 
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    hparams = zoo.preset_config(config.model, config.preset)
-    hparams.update(tasks.data_overrides(hparams, dataset, tokenizer))
-    hparams.update(config.overrides)
-    steps = _total_steps(config, dataset, tokenizer)
-
     with strategy.scope():
-        model = zoo.build(config.model, config.preset, **_only_changed(config, hparams))
+        model = _build(config, hparams)
         if config.init_from:
             _init_from(model, config.init_from)
         optimizer = keras.optimizers.Adam(
@@ -168,32 +203,46 @@ def _train(config, strategy, out_dir, log):
         )
         optimizer.build(model.trainable_variables)
     train_batches = tasks.select_inputs(
-        _batches(config, dataset, tokenizer, "train"), tasks.model_inputs(model)
+        _batches(config, dataset, tokenizer, "train", length),
+        tasks.model_inputs(model),
     )
     if config.jit_compile:
-        train_batches = tasks.pad_to_multiple(train_batches, PAD_MULTIPLE)
-    checkpointer = Checkpointer(
-        os.path.join(out_dir, "checkpoints"), model, config.checkpoint_every
-    )
+        train_batches = tasks.pad_to_multiple(
+            train_batches,
+            PAD_MULTIPLE,
+            limit=tasks.max_sequence_length(config.model, hparams),
+        )
+    start = 0
+    if not fresh:
+        try:
+            # Every worker resumes from the chief's checkpoints.
+            start = Checkpointer(
+                run_dir.path(config.model_dir, run_dir.CHECKPOINTS), model, 1
+            ).restore(log=log)
+        except ValueError as e:
+            raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
     try:
-        # Every worker resumes from the chief's checkpoints.
-        start = Checkpointer(
-            os.path.join(config.model_dir, "checkpoints"), model, 1
-        ).restore()
         distributed_loop.check_same_step(strategy, start)
     except ValueError as e:
         raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
-    # Written once the run is known to go ahead: a refused resume changes nothing.
-    _write_json(
-        out_dir,
-        "config.json",
-        {
-            **dataclasses.asdict(config),
-            "model_hyperparameters": hparams,
-            "steps": steps,
-        },
+    distributed_loop.barrier(strategy)  # every worker read model_dir: now write
+
+    # Written once the run is known to go ahead: a refused run changes nothing.
+    if fresh and previous is not None and out_dir == config.model_dir:
+        log(f"--overwrite: removing the previous run in {config.model_dir}.")
+        run_dir.clear(out_dir)
+    if fresh or start < steps:
+        run_dir.write_json(out_dir, run_dir.CONFIG, record)
+    if tokenizer is not None and not os.path.isdir(
+        run_dir.path(out_dir, run_dir.TOKENIZER)
+    ):
+        seq_data.save_tokenizer(
+            tokenizer, run_dir.path(out_dir, run_dir.TOKENIZER), overwrite=True
+        )
+    checkpointer = Checkpointer(
+        run_dir.path(out_dir, run_dir.CHECKPOINTS), model, config.checkpoint_every
     )
-    if start:
+    if 0 < start < steps:
         log(f"Resuming from step {start} of {steps}.")
     verbose = 2 if os.environ.get("CI") else 1
     keeper = _best_keeper(
@@ -202,12 +251,13 @@ def _train(config, strategy, out_dir, log):
         dataset,
         tokenizer,
         hparams,
+        length,
         out_dir,
         # A progress bar is redrawn in place: validation lines start below it.
         (lambda line: log(f"\n{line}")) if verbose == 1 else log,
     )
     if keeper is not None:
-        chief_best = os.path.join(config.model_dir, "best")
+        chief_best = run_dir.path(config.model_dir, run_dir.BEST)
         if out_dir != config.model_dir and os.path.isdir(chief_best):
             # Every worker resumes from the chief's best so far, so that all
             # make the same early-stopping decisions.
@@ -216,16 +266,18 @@ def _train(config, strategy, out_dir, log):
             keeper.resume(start)
         except ValueError as e:
             raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
-        if keeper.stopped_early_at is not None:
+        if keeper.stopped_early_at is not None and start < steps:
             log(f"Stopped early at step {keeper.stopped_early_at}: not training.")
-    if start < steps and (keeper is None or keeper.stopped_early_at is None):
+    trained = start < steps and (keeper is None or keeper.stopped_early_at is None)
+    if trained:
         callbacks = [
             checkpointer,
             *([keeper] if keeper is not None else []),
             # Keras records the epoch summaries only at a step its batch
             # summaries are recorded at: the last step must be one.
             keras.callbacks.TensorBoard(
-                os.path.join(out_dir, "logs"), update_freq=math.gcd(steps, LOG_EVERY)
+                run_dir.path(out_dir, run_dir.LOGS),
+                update_freq=math.gcd(steps, LOG_EVERY),
             ),
         ]
         if config.gradient_stats_every:
@@ -252,48 +304,90 @@ def _train(config, strategy, out_dir, log):
         checkpointer.check()
         checkpointer.save()
     best_step = keeper.restore_best(model) if keeper is not None else None
-    split = "test" if "test" in dataset.splits else "validation"
-    metrics = evaluation.evaluate(
-        # Keras 3 evaluate does not run under multi-worker either.
-        distributed_loop.local_copy(model)
-        if config.strategy == "multi_worker"
-        else model,
-        config.model,
-        dataset,
-        tokenizer,
-        split,
-        config.batch_size,
-        sequence_length=config.sequence_length,
-    )
-    metrics.update(steps=checkpointer.step, split=split)
-    if keeper is not None and keeper.best is not None:
-        metrics.update(
-            best_step=best_step,
-            validation_metric=keeper.metric,
-            validation=keeper.best["metrics"],
-            stopped_early_at=keeper.stopped_early_at,
-        )
-    _write_atomic(out_dir, "model.keras", model.save)
-    _write_json(out_dir, "metrics.json", metrics)
-    if config.export:
-        _write_atomic(
-            os.path.join(out_dir, "export"),
-            "1",
-            lambda path: model.export(path, format="tf_saved_model", verbose=False),
+    write_model = trained or run_dir.model_problem(out_dir) is not None
+    metrics_path = run_dir.path(out_dir, run_dir.METRICS)
+    if write_model or not os.path.isfile(metrics_path):
+        metrics = _evaluate(config, model, dataset, tokenizer, split, length)
+        metrics.update(steps=checkpointer.step, split=split)
+        if keeper is not None and keeper.best is not None:
+            metrics.update(
+                best_step=best_step,
+                validation_metric=keeper.metric,
+                validation=keeper.best["metrics"],
+                stopped_early_at=keeper.stopped_early_at,
+            )
+        run_dir.write_atomic(out_dir, run_dir.MODEL, model.save)
+        run_dir.write_json(out_dir, run_dir.METRICS, metrics)
+    else:
+        with open(metrics_path, encoding="utf-8") as f:
+            metrics = json.load(f)
+    export_base = run_dir.path(out_dir, run_dir.EXPORT)
+    exported = run_dir.export_versions(export_base)
+    chief = out_dir == config.model_dir
+    if config.export and chief and (write_model or not exported):
+        _export(out_dir, run_dir.next_export_version(export_base))
+    elif not write_model and not trained:
+        log(
+            f"The run in {config.model_dir} already finished step {start}; "
+            "nothing to do (more --steps continue it, --overwrite starts over)."
         )
     return metrics
 
 
+def _evaluate(config, model, dataset, tokenizer, split, length):
+    try:
+        return evaluation.evaluate(
+            # Keras 3 evaluate does not run under multi-worker either.
+            distributed_loop.local_copy(model)
+            if config.strategy == "multi_worker"
+            else model,
+            config.model,
+            dataset,
+            tokenizer,
+            split,
+            config.batch_size,
+            sequence_length=length,
+            jit_compile=config.jit_compile,
+        )
+    except ValueError as e:
+        raise TrainError(f"--dataset={config.dataset}: {e}") from e
+
+
+def _export(model_dir, version):
+    """`model_dir/export/<version>`: what `keras-seq-export` writes (verified)."""
+    from keras_seq.export import ExportError, export_saved_model, load_run
+
+    try:
+        export_saved_model(
+            load_run(model_dir), run_dir.path(model_dir, run_dir.EXPORT), version
+        )
+    except ExportError as e:
+        raise TrainError(
+            f"export to {run_dir.path(model_dir, run_dir.EXPORT)}/{version} "
+            f"failed (model.keras and metrics.json are written): {e}"
+        ) from e
+
+
 def _validate(config):
+    """Checks that need no data and no TensorFlow work."""
+
     def bad(flag, why):
         raise TrainError(f"--{flag}={getattr(config, flag)!r}: {why}")
 
     if config.model not in zoo.list_models():
         bad("model", f"unknown model; known models: {zoo.list_models()}")
     try:
+        preset = zoo.preset_config(config.model, config.preset)
         zoo.preset_config(config.model, config.preset, **config.overrides)
     except ValueError as e:
         raise TrainError(str(e)) from e
+    for key, value in config.overrides.items():
+        why = _type_mismatch(preset[key], value)
+        if why:
+            raise TrainError(
+                f"--override={key}={value!r}: {why} ({config.model} preset "
+                f"{config.preset!r} has {key}={preset[key]!r})."
+            )
     if config.epochs is None and (config.steps is None or config.steps < 1):
         bad("steps", "must be >= 1")
     if config.epochs is not None and config.epochs < 1:
@@ -329,8 +423,12 @@ def _validate(config):
         bad("gradient_stats_every", "must be >= 0 (0: off)")
     if config.gradient_stats_every and config.strategy != "default":
         bad("gradient_stats_every", "needs --strategy=default")
-    if config.init_from and not os.path.exists(config.init_from):
+    if config.init_from and not os.path.isfile(config.init_from):
         bad("init_from", "no such file")
+    try:
+        run_dir.check_writable(config.model_dir)
+    except run_dir.RunDirError as e:
+        raise TrainError(str(e)) from e
 
 
 LOCAL_PREFIXES = ("text", "pairs", "labeled")
@@ -342,7 +440,7 @@ def _dataset_options(config):
     return {"validation_fraction": config.validation_fraction}
 
 
-def _best_keeper(config, model, dataset, tokenizer, hparams, out_dir, log):
+def _best_keeper(config, model, dataset, tokenizer, hparams, length, out_dir, log):
     """The validation callback of this run, or None (no validation split, or
     `validate_every=0`)."""
     if config.validate_every == 0:
@@ -361,7 +459,7 @@ def _best_keeper(config, model, dataset, tokenizer, hparams, out_dir, log):
         "validation",
         config.batch_size,
         max_batches=config.validation_batches or None,
-        sequence_length=config.sequence_length,
+        sequence_length=length,
     )
 
     def evaluate(model):
@@ -385,78 +483,226 @@ def _best_keeper(config, model, dataset, tokenizer, hparams, out_dir, log):
         fixes.append(f"more dropout (--override=dropout={more})")
     fixes.append("a smaller --preset")
     return BestKeeper(
-        os.path.join(out_dir, "best"),
+        run_dir.path(out_dir, run_dir.BEST),
         evaluate,
         metric,
         mode,
         every=config.validate_every,
         patience=config.early_stopping,
         suggestion=", ".join(fixes[:-1]) + " or " + fixes[-1],
-        summary_dir=os.path.join(out_dir, "logs", "validation"),
+        summary_dir=os.path.join(run_dir.path(out_dir, run_dir.LOGS), "validation"),
         log=log,
     )
 
 
-def _check_model_dir(config):
-    """Returns the previous run's config if this is a resume, else None."""
-    path = os.path.join(config.model_dir, "config.json")
-    if os.path.exists(path):
+def _type_mismatch(default, value):
+    """Why `value` cannot replace the preset's `default`, or `None`."""
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "expected true or false"
+    if isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "expected an integer"
+    if isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "expected a number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "expected a string"
+    return None
+
+
+def _previous_run(config):
+    """The config of the run `model_dir` holds, or `None` if it is empty."""
+    if run_dir.is_run(config.model_dir):
         try:
-            with open(path, encoding="utf-8") as f:
-                previous = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise TrainError(
-                f"--model_dir={config.model_dir}: unreadable {path}: {e}"
-            ) from e
-        theirs = {k: previous.get(k) for k in IDENTITY}
-        if theirs != config.identity():
-            diff = {k: theirs[k] for k in IDENTITY if theirs[k] != getattr(config, k)}
-            raise TrainError(
-                f"--model_dir={config.model_dir} holds another run ({diff}); "
-                "use a new --model_dir or the same flags to resume."
-            )
-        return previous
+            return run_dir.read_config(config.model_dir)
+        except run_dir.RunDirError as e:
+            raise TrainError(f"--model_dir={config.model_dir}: {e}") from e
     if os.path.isdir(config.model_dir) and os.listdir(config.model_dir):
         raise TrainError(
-            f"--model_dir={config.model_dir} is not empty and holds no keras-seq run."
+            f"--model_dir={config.model_dir} is not empty and holds no keras-seq "
+            "run (no config.json); it is left alone: use a new --model_dir."
         )
     return None
 
 
-def _tokenizer(config, dataset, resume, out_dir):
-    directory = os.path.join(config.model_dir, "tokenizer")
-    if resume and os.path.exists(directory):
-        return seq_data.load_tokenizer(directory)
-    tokenizer = None
+def _normal(value):
+    """`value` as it reads back from config.json (tuples are lists, ...)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _check_resume(config, previous, record):
+    """Whether a run in `model_dir` is replaced (`True`) or resumed (`False`).
+
+    Raises `TrainError` when it may be neither (see the module docstring).
+    """
+    if config.overwrite:
+        return True
+    changed = {}
+    for key in RESUME_KEYS:
+        theirs, ours = previous.get(key), _normal(record.get(key))
+        if theirs != ours:
+            if isinstance(theirs, dict) and isinstance(ours, dict):
+                keys = sorted(set(theirs) | set(ours))
+                keys = [k for k in keys if theirs.get(k) != ours.get(k)]
+                theirs = {k: theirs.get(k) for k in keys}
+                ours = {k: ours.get(k) for k in keys}
+            changed[key] = f"{theirs!r} -> {ours!r}"
+    if previous.get("steps") is not None and record["steps"] < previous["steps"]:
+        changed["steps"] = f"{previous['steps']} -> {record['steps']} (fewer)"
+    if changed:
+        what = "; ".join(f"{k}: {v}" for k, v in changed.items())
+        raise TrainError(
+            f"--model_dir={config.model_dir} holds another run ({what}); resume "
+            "with its flags (more --steps continue it), pass --overwrite to "
+            "replace it, or use a new --model_dir."
+        )
+    return False
+
+
+def _tokenizer(config, dataset, previous):
+    """The run's tokenizer, in memory (saved once the run goes ahead)."""
+    if previous is not None and all(
+        previous.get(k) == _normal(getattr(config, k))
+        for k in ("dataset", "tokenizer", "vocabulary_size")
+    ):
+        saved = run_dir.load_tokenizer(config.model_dir)
+        if saved is not None:
+            return saved
+    if dataset.task not in TEXT_TASKS:
+        if config.tokenizer != "auto":
+            raise TrainError(
+                f"--tokenizer={config.tokenizer}: dataset {config.dataset!r} "
+                f"(task {dataset.task}) holds ids or numbers, not text; it takes "
+                "no tokenizer (leave --tokenizer=auto)."
+            )
+        return None
     if config.tokenizer == "auto":
+        # The data's own vocabulary, else characters.
         tokenizer = seq_data.dataset_tokenizer(dataset)
-        kind = "char" if dataset.task in ("language_model", "classification") else None
+        if tokenizer is not None:
+            return tokenizer
+        kind = "char"
     else:
         kind = config.tokenizer
-    if tokenizer is None and kind is not None:
-        tokenizer = seq_data.train_tokenizer(kind, dataset, config.vocabulary_size)
+    try:
+        return seq_data.train_tokenizer(kind, dataset, config.vocabulary_size)
+    except (seq_data.DataError, ValueError) as e:
+        raise TrainError(f"--tokenizer={config.tokenizer}: {e}") from e
+
+
+def _check_vocabulary(config, hparams, dataset, tokenizer):
+    """The model's vocabulary must hold every id the data gives it."""
+    if "vocabulary_size" not in hparams:
+        return
     if tokenizer is not None:
-        seq_data.save_tokenizer(
-            tokenizer, os.path.join(out_dir, "tokenizer"), overwrite=True
+        needed = int(tokenizer.vocabulary_size)
+    elif dataset.vocabulary is not None:
+        needed = len(dataset.vocabulary)
+    else:
+        return
+    if hparams["vocabulary_size"] < needed:
+        raise TrainError(
+            f"--override=vocabulary_size={hparams['vocabulary_size']}: the data "
+            f"has {needed} token ids, so the {config.model} model needs "
+            f"vocabulary_size >= {needed}."
         )
-    return tokenizer
 
 
-def _batches(config, dataset, tokenizer, split):
+def _sequence_length(config, dataset, hparams):
+    """The sequence length the pipeline uses: the flag, else the family's
+    default, never more than the model's positions take."""
+    limit = tasks.max_sequence_length(config.model, hparams)
+    where = f"the {config.model} model (preset {config.preset!r})"
+    if dataset.task == "tagging":  # fixed-length id sequences
+        spec = dataset.split("train").element_spec["inputs"]
+        width = spec.shape[0]
+        if limit and width and width > limit:
+            raise TrainError(
+                f"--dataset={config.dataset}: its sequences are {width} long; "
+                f"{where} takes at most {limit} positions "
+                f"(--override=max_sequence_length={width} makes room)."
+            )
+        return config.sequence_length
+    if dataset.task == "regression":
+        return config.sequence_length
+    # Seq2seq examples get </s> (encoder, targets) or <s> (decoder) added.
+    room = limit - 1 if limit and dataset.task == "seq2seq" else limit
+    if config.sequence_length is not None:
+        if room and config.sequence_length > room:
+            extra = " (one more for <s> or </s>)" if room != limit else ""
+            raise TrainError(
+                f"--sequence_length={config.sequence_length}: {where} takes at "
+                f"most {limit} positions, so --sequence_length <= {room}{extra}; "
+                f"or --override=max_sequence_length=N."
+            )
+        return config.sequence_length
+    default = zoo.family(config.model).default_sequence_length
+    if default is None:
+        return room
+    return min(default, room) if room else default
+
+
+def _check_enough_data(config, dataset, tokenizer, length, eval_split):
+    """One-line errors, before anything is written, for data too short for one
+    training batch or one evaluation example."""
+    for split, full in (("train", True), (eval_split, False)):
+        try:
+            batches = seq_data.make_batches(
+                config.model,
+                dataset,
+                split,
+                tokenizer=tokenizer,
+                batch_size=config.batch_size,
+                sequence_length=length,
+                shuffle=False,
+                drop_remainder=full,
+                cache=False,
+            )
+            empty = next(iter(batches.take(1)), None) is None
+        except (seq_data.DataError, tf.errors.OpError) as e:
+            first = str(e).strip().splitlines()[0]
+            raise TrainError(f"--dataset={config.dataset}: {first}") from e
+        if empty:
+            what = f"a batch of --batch_size={config.batch_size}" if full else "one"
+            at = f" at sequence length {length}" if length else ""
+            raise TrainError(
+                f"--dataset={config.dataset}: the {split} split is too small "
+                f"for {what} example{'s' if full else ''}{at}; use more data"
+                f"{' or a smaller --batch_size' if full else ''}"
+                f"{' or --sequence_length' if length else ''}."
+            )
+
+
+def _build(config, hparams):
+    """The model, or `TrainError` with the family's own message."""
+    try:
+        return zoo.build(config.model, config.preset, **hparams)
+    except (ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        flag = (
+            " ".join(f"--override={k}={v}" for k, v in config.overrides.items())
+            or f"--model={config.model}"
+        )
+        raise TrainError(f"{flag}: {first}") from e
+
+
+def _batches(config, dataset, tokenizer, split, length):
     batches = seq_data.make_batches(
         config.model,
         dataset,
         split,
         tokenizer=tokenizer,
         batch_size=config.batch_size,
-        sequence_length=config.sequence_length,
+        sequence_length=length,
         seed=config.seed,
         drop_remainder=True,
     )
     return batches.repeat()
 
 
-def _total_steps(config, dataset, tokenizer):
+def _total_steps(config, dataset, tokenizer, length):
     if config.epochs is None:
         return config.steps
     one_epoch = seq_data.make_batches(
@@ -465,17 +711,12 @@ def _total_steps(config, dataset, tokenizer):
         "train",
         tokenizer=tokenizer,
         batch_size=config.batch_size,
-        sequence_length=config.sequence_length,
+        sequence_length=length,
         drop_remainder=True,
         shuffle=False,
     )
     per_epoch = int(one_epoch.reduce(0, lambda n, _: n + 1))
     return max(1, per_epoch * config.epochs)
-
-
-def _only_changed(config, hparams):
-    preset = zoo.preset_config(config.model, config.preset)
-    return {k: v for k, v in hparams.items() if preset.get(k) != v}
 
 
 def _strategy(name):
@@ -516,36 +757,3 @@ def _init_from(model, path):
         raise TrainError(
             f"--init_from={path}: weights do not fit the model: {e}"
         ) from e
-
-
-def _write_json(directory, name, value):
-    _write_atomic(directory, name, lambda path: _dump(path, value))
-
-
-def _dump(path, value):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True, default=str)
-
-
-def _write_atomic(directory, name, write):
-    """`write(tmp_path)` then rename to `directory/name`: never half-written."""
-    os.makedirs(directory, exist_ok=True)
-    final = os.path.join(directory, name)
-    stem, ext = os.path.splitext(name)
-    tmp = os.path.join(directory, f".{stem}.tmp-{uuid.uuid4().hex[:8]}{ext}")
-    try:
-        write(tmp)
-        if os.path.isdir(final) and not os.path.isdir(tmp):
-            shutil.rmtree(final)
-        if os.path.isdir(tmp) and os.path.exists(final):
-            old = f"{final}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, final)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
-        elif os.path.exists(tmp):
-            os.remove(tmp)
