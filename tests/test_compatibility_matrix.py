@@ -161,6 +161,7 @@ def _all_pairs():
             yield pytest.param(family, name, id=f"{family}-{name.split('/')[0]}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family, name", list(_all_pairs()))
 def test_each_pair_trains_evaluates_and_exports_or_is_refused_up_front(
     matrix, family, name
