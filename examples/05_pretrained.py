@@ -288,7 +288,9 @@ print(f"GPT: {seconds:.0f} s, loss {gpt_metrics.get('loss', float('nan')):.3f}")
 tok = gpt_run.tokenizer
 prompt = tok.tokenize(["the film was"]).to_tensor().numpy()
 for sampler in ("greedy", "top_k"):
-    out = gpt_run.model.generate(prompt, max_length=24, sampler=sampler, seed=1)
+    out = gpt_run.model.generate(
+        prompt, max_length=24, sampler=sampler, seed=1, jit_compile=not QUICK
+    )
     print(f"  {sampler:>6}: {tok.detokenize(out).numpy()[0].decode()!r}")
 
 # %% [markdown]
@@ -314,7 +316,9 @@ print(
 tok = t5_run.tokenizer
 sources = ["reverse: red cat sun", "upper: blue moon"]
 ids = tok.tokenize(sources).to_tensor().numpy()
-out = t5_run.model.generate({"encoder_token_ids": ids}, max_length=24)
+out = t5_run.model.generate(
+    {"encoder_token_ids": ids}, max_length=24, jit_compile=not QUICK
+)
 for s, t in zip(sources, tok.detokenize(out).numpy()):
     print(f"  {s!r:>24} -> {t.decode()!r}")
 
