@@ -155,6 +155,7 @@ for name, g, mine in zip(["W_xh", "W_hh", "b_h", "W_hy", "b_y"], grads, by_hand)
 T_long, n = (60, 32) if QUICK else (200, 64)
 x_long = 0.05 * np.random.default_rng(1).normal(size=(4, T_long, 8)).astype("float32")
 curves = {}
+rho_layers = {}
 for rho in (0.5, 0.9, 1.0, 1.5):
     layer = SimpleRNN(
         n,
@@ -175,8 +176,12 @@ for rho in (0.5, 0.9, 1.0, 1.5):
             states.append(h)
             h = tf.tanh(x_long[:, t] @ c.kernel + h @ c.recurrent_kernel + c.bias)
         loss = tf.reduce_sum(h)  # the loss sees only h_T
-    norms = [float(tf.norm(g)) for g in tape.gradient(loss, states)]
+    # ||dL/dh_t|| per example, averaged over the batch; states[t] is h_t
+    # for t = 0 .. T-1 (the state h_T itself gets dL/dh_T = 1 per unit).
+    grads = tape.gradient(loss, states)
+    norms = [float(tf.reduce_mean(tf.norm(g, axis=-1))) for g in grads]
     curves[rho] = np.array(norms)
+    rho_layers[rho] = layer
     print(
         f"rho={rho:>3}: ||dL/dh_T-1|| = {norms[-1]:.3g}, ||dL/dh_0|| = {norms[0]:.3g}"
     )
@@ -184,7 +189,7 @@ for rho in (0.5, 0.9, 1.0, 1.5):
 fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
 for rho, norms in curves.items():
     ax.semilogy(
-        np.arange(T_long)[::-1], np.maximum(norms, 1e-30), label=f"ρ(W_hh) = {rho}"
+        np.arange(T_long, 0, -1), np.maximum(norms, 1e-30), label=f"ρ(W_hh) = {rho}"
     )
 ax.set_xlabel("distance T - t from the loss (steps)")
 ax.set_ylabel("||∂L/∂h_t||")

@@ -203,7 +203,7 @@ data_dir.mkdir(exist_ok=True)
 )
 words = ["red", "green", "blue", "cat", "dog", "sun", "moon"]
 pairs = []
-for _ in range(600 if QUICK else 5000):
+for _ in range(150 if QUICK else 5000):
     phrase = " ".join(rng.choice(words, size=rng.integers(2, 4)))
     pairs.append((f"reverse: {phrase}", " ".join(phrase.split()[::-1])))
     pairs.append((f"upper: {phrase}", phrase.upper()))
@@ -305,7 +305,7 @@ t5_run, t5_metrics, seconds = train_run(
     model="t5",
     dataset=f"pairs:{data_dir / 'tasks.tsv'}",
     tokenizer="char",
-    steps=60 if QUICK else 1500,
+    steps=40 if QUICK else 1500,
     learning_rate=3e-3,
     overrides={"dropout": 0.0},
 )
