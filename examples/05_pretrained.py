@@ -84,15 +84,14 @@ def block(d, dff, bias=True):
     )
 
 
-def count_bert(h, mlm_head=True):
+def count_bert(h, head="mlm"):
     d, v = h["hidden_dim"], h["vocabulary_size"]
-    n = (
-        v + h["max_sequence_length"] + h["num_segments"]
-    ) * d + 2 * d  # embeddings + LayerNorm
+    # token, position and segment embeddings, then their LayerNorm
+    n = (v + h["max_sequence_length"] + h["num_segments"]) * d + 2 * d
     n += h["num_layers"] * block(d, h["intermediate_dim"])
-    return n + (
-        d * d + d + 2 * d + v if mlm_head else 0
-    )  # MLM transform, LayerNorm, output bias
+    if head == "mlm":  # the zoo's pretraining model: MLM transform, LayerNorm, bias
+        return n + d * d + d + 2 * d + v
+    return n + d * d + d  # the published checkpoints: encoder + [CLS] pooler
 
 
 def count_gpt(h):
@@ -138,12 +137,12 @@ rows = [
     (
         "BERT-base",
         "110M",
-        count_bert(zoo.preset_config("bert", "base"), mlm_head=False),
+        count_bert(zoo.preset_config("bert", "base"), head="pooler"),
     ),
     (
         "BERT-large",
         "340M",
-        count_bert(zoo.preset_config("bert", "large"), mlm_head=False),
+        count_bert(zoo.preset_config("bert", "large"), head="pooler"),
     ),
     ("GPT (2018)", "117M", count_gpt(zoo.preset_config("gpt", "gpt"))),
     ("GPT-2 small", "124M", count_gpt(zoo.preset_config("gpt", "gpt2"))),
@@ -172,10 +171,12 @@ fig.savefig(OUT / "parameter_counts.png", dpi=100)
 plt.close(fig)
 
 # %% [markdown]
-# (The zoo's BERT counts the masked-LM head too; the published 110M/340M
-# are the encoder with its pooler-free embeddings, hence `mlm_head=False`.
-# T5-3B and 11B widen the heads beyond $d$ and are left out.)
-#
+# (The zoo's BERT pretraining model counts its masked-LM head; the
+# published 110M/340M are the encoder and the `[CLS]` pooler, hence
+# `head="pooler"` in the table: 109.5M and 335.1M. T5-3B and 11B widen the
+# attention beyond $d$ and are left out.)
+
+# %% [markdown]
 # ## Data for the three models
 #
 # A tiny review corpus, written here: `labeled:` files are `text<TAB>label`,
@@ -324,7 +325,8 @@ for s, t in zip(sources, tok.detokenize(out).numpy()):
 
 # %% [markdown]
 # **Reading.** The computed counts land on the course's numbers (BERT
-# 110M/335M, GPT 117M, GPT-3 175B, T5 60M/220M/740M): the sizes come from
+# 109.5M/335M for "110M/340M", GPT 117M, GPT-3 175B, T5 61M/223M/738M for
+# "60M/220M/770M"): the sizes come from
 # the widths and depths, and most of BERT-base's parameters are in its
 # 12 blocks, while a quarter of GPT-2 small's are in the 50k-token
 # embedding. The three tiny models above are the same code at those sizes.
