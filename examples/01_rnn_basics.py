@@ -199,6 +199,39 @@ fig.savefig(OUT / "gradient_norms.png", dpi=100)
 plt.close(fig)
 
 # %% [markdown]
+# The same measurement, for any Keras model with recurrent layers:
+# `keras_seq.diagnostics.BPTTProbe` perturbs each step's hidden state by a
+# zero $e_t$ inside the layer's loop, so $\partial L / \partial e_t =
+# \partial L / \partial h_t$, and also returns the Jacobian products
+# $\|\partial h_T / \partial h_t\|$. On the $\rho = 0.9$ RNN above, wrapped in
+# a model whose loss is $\sum h_T$, it gives the numbers we computed by hand.
+# (`keras-seq-lesson gradients --quick` draws these curves for SimpleRNN,
+# LSTM and GRU trained on the adding problem.)
+
+# %%
+from keras_seq.diagnostics import BPTTProbe  # noqa: E402
+
+probe_model = keras.Sequential(
+    [keras.Input((T_long, 8)), SimpleRNN(n, name="rnn")], name="probe_model"
+)
+probe_model.get_layer("rnn").set_weights(rho_layers[0.9].get_weights())
+probe = BPTTProbe(
+    probe_model, loss=lambda y_true, h_T: keras.ops.sum(h_T), jacobian_examples=1
+)
+profile = probe(x_long, np.zeros((4, n), "float32"))["rnn"]
+# The probe's step k is h_(k+1): its first T-1 norms are ours for h_1..h_(T-1).
+np.testing.assert_allclose(profile.mean_grad_norms()[:-1], curves[0.9][1:], rtol=1e-3)
+print(
+    "BPTTProbe ||dL/dh_t|| = ours, e.g. t=1:",
+    profile.mean_grad_norms()[0],
+    curves[0.9][1],
+)
+print(
+    "||dh_T/dh_t|| (largest singular value) at t=1 and t=T:",
+    profile.mean_jacobian_norms()[[0, -1]],
+)
+
+# %% [markdown]
 # The usual fixes: gradient clipping for explosions
 # (`keras.optimizers.Adam(clipnorm=1.0)`, the tools' `--clipnorm`), gated
 # cells (section 02) for vanishing gradients, and, for long streams,

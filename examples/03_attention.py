@@ -284,3 +284,34 @@ axes[1].set_ylabel("exact match (test)")
 axes[1].set_title(f"date normalization after {steps} steps")
 fig.savefig(OUT / "attention_overview.png", dpi=100)
 plt.close(fig)
+
+# %% [markdown]
+# ## Where each score looks
+#
+# `model.attention_weights(inputs)` runs the decoder under teacher forcing
+# and returns its $a_{ts}$: row $t$ is the attention the step predicting
+# target character $t$ used over the source characters (Bahdanau et al.,
+# 2015, fig. 3). A trained model reads the year digits when it writes the
+# year, the month name when it writes the month.
+
+# %%
+example = {k: v[:1] for k, v in test_x.items()}
+vocabulary = list(dates.vocabulary)
+source_ids = example["encoder_token_ids"][0]
+source_chars = [vocabulary[i] for i in source_ids if i != 0]
+target_chars = [
+    vocabulary[i] if i > 3 else ("</s>" if i == 3 else "")
+    for i in np.asarray(test_y)[0]
+    if i != 0
+]
+fig, axes = plt.subplots(1, 4, figsize=(16, 4.5), constrained_layout=True)
+for ax, (attention, model) in zip(axes, models.items()):
+    a = keras.ops.convert_to_numpy(model.attention_weights(example))[0]
+    a = a[: len(target_chars), : len(source_chars)]
+    ax.imshow(a, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(source_chars)), source_chars, fontsize=7)
+    ax.set_yticks(range(len(target_chars)), target_chars, fontsize=7)
+    ax.set_title(attention)
+fig.suptitle("attention weights a_ts: target characters (rows) over source characters")
+fig.savefig(OUT / "date_attention.png", dpi=100)
+plt.close(fig)

@@ -23,7 +23,7 @@ EXAMPLES = ROOT / "examples"
 FIGURES = {
     "01_rnn_basics": ["gradient_norms.png", "truncated_bptt.png"],
     "02_lstm_gru": ["char_rnn_gates.png", "adding_problem.png"],
-    "03_attention": ["attention_overview.png"],
+    "03_attention": ["attention_overview.png", "date_attention.png"],
     "04_transformer": ["positional_encoding.png", "cached_decoding.png"],
     "05_pretrained": ["parameter_counts.png"],
 }
