@@ -171,10 +171,84 @@ fig.savefig(OUT / "parameter_counts.png", dpi=100)
 plt.close(fig)
 
 # %% [markdown]
+# `zoo.count_params(name, preset)` computes the same counts from the
+# hyperparameters without allocating a weight, so it also answers for the
+# published sizes the zoo has presets for, up to GPT-3 175B:
+
+# %%
+print(f"{'preset':<16} {'zoo.count_params':>18} {'formula':>18}")
+for family, preset, formula in (
+    ("bert", "base", count_bert(zoo.preset_config("bert", "base"))),
+    ("bert", "large", count_bert(zoo.preset_config("bert", "large"))),
+    ("gpt", "gpt", count_gpt(zoo.preset_config("gpt", "gpt"))),
+    ("gpt", "gpt2", count_gpt(zoo.preset_config("gpt", "gpt2"))),
+    ("gpt", "gpt3_175b", count_gpt(gpt3)),
+    ("t5", "small", count_t5(zoo.preset_config("t5", "small"))),
+    ("t5", "base", count_t5(zoo.preset_config("t5", "base"))),
+    ("t5", "large", count_t5(t5_large)),
+):
+    counted = zoo.count_params(family, preset)
+    print(f"{family + '/' + preset:<16} {counted:>18,} {formula:>18,}")
+    assert counted == formula, (family, preset)
+
+# %% [markdown]
 # (The zoo's BERT pretraining model counts its masked-LM head; the
 # published 110M/340M are the encoder and the `[CLS]` pooler, hence
 # `head="pooler"` in the table: 109.5M and 335.1M. T5-3B and 11B widen the
 # attention beyond $d$ and are left out.)
+
+# %% [markdown]
+# ## Loading a checkpoint
+#
+# `zoo.from_preset(source)` builds the zoo model a checkpoint describes and
+# fills it with the checkpoint's weights; `zoo.tokenizer_from_preset(source)`
+# returns its tokenizer. A source is a keras-hub preset name
+# (`"gpt2_base_en"`), `hf://owner/name`, or a local keras-hub or Hugging
+# Face directory. Set `KERAS_SEQ_PRESET` to one of the first two where the
+# network is available; without it (CI has no network) we write a small
+# GPT-2 checkpoint here with keras-hub itself and load that, and check our
+# model's logits against keras-hub's own `GPT2Backbone` from the same files.
+
+# %%
+import keras_hub  # noqa: E402
+
+source = os.environ.get("KERAS_SEQ_PRESET")
+if source is None:
+    source = str(OUT / "gpt2_checkpoint")
+    shutil.rmtree(source, ignore_errors=True)
+    text = "the film was great the plot was dull"
+    vocabulary = {"<|endoftext|>": 0}
+    for ch in sorted(set(text.replace(" ", "Ġ"))):  # GPT-2 writes a space as Ġ
+        vocabulary[ch] = len(vocabulary)
+    merges = ["t h", "th e", "Ġ th", "w a", "wa s", "Ġ wa"]
+    for merge in merges:
+        vocabulary.setdefault(merge.replace(" ", ""), len(vocabulary))
+    hub_tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=vocabulary, merges=merges)
+    hub_backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=32,
+    )
+    hub_backbone.save_to_preset(source)
+    hub_tokenizer.save_to_preset(source)
+print("checkpoint:", source)
+
+pretrained = zoo.from_preset(source)
+pretrained_tokenizer = zoo.tokenizer_from_preset(source)
+print(type(pretrained).__name__, f"{pretrained.count_params():,} parameters")
+ids = np.asarray(pretrained_tokenizer(["the film was"]))
+if ids.ndim == 1:
+    ids = ids[np.newaxis]
+reference = keras_hub.models.Backbone.from_preset(source)
+hidden = reference({"token_ids": ids, "padding_mask": np.ones_like(ids)})
+reference_logits = reference.token_embedding(hidden, reverse=True)
+np.testing.assert_allclose(pretrained({"token_ids": ids}), reference_logits, atol=1e-4)
+print("same logits as keras-hub's backbone from the same checkpoint")
+continued = pretrained.generate(ids, max_length=ids.shape[1] + 6, jit_compile=not QUICK)
+print("generated:", pretrained_tokenizer.detokenize(continued))
 
 # %% [markdown]
 # ## Data for the three models
