@@ -153,7 +153,16 @@ def load_tokenizer(model_dir):
 
 def load(model_dir):
     """`(config, model, tokenizer)` of a finished run; `RunDirError` if not."""
+    import zoo
+
     config = read_config(model_dir)
+    family = config.get("model")
+    if family not in zoo.list_models():
+        raise RunDirError(
+            f"{path(model_dir, CONFIG)}: the run's model {family!r} is not a known "
+            f"family (known: {zoo.list_models()}); a family of your own is "
+            "registered by --module=MODULE"
+        )
     return config, load_model(model_dir), load_tokenizer(model_dir)
 
 
