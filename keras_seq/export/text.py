@@ -201,7 +201,14 @@ class TextModel:
             )
         # The loop `model.generate()` compiles, here traced into the graph.
         step = self.model.make_generate_function(sampler_obj, self.stop_token_ids)
-        return self.decode(step(other_inputs, buffer, start), buffer)
+        # An empty batch generates nothing (some decoding loops cannot run on
+        # zero rows): its outputs are the empty buffer.
+        tokens = tf.cond(
+            tf.shape(buffer)[0] > 0,
+            lambda: tf.cast(step(other_inputs, buffer, start), buffer.dtype),
+            lambda: buffer,
+        )
+        return self.decode(tokens, buffer)
 
     def make_sampler(self, sampler=None):
         """A fresh keras-hub sampler, `self.sampler` by default."""
