@@ -142,6 +142,18 @@ def adding_batches(length, size, batch, seed, data_dir, test_size=1000):
     return iter(train_ds.map(xy).repeat()), (x_test, y_test)
 
 
+def _fit_adding(model, batches, steps, quick):
+    """The adding-problem training every cell gets: the same budget and Adam."""
+    return train(
+        model,
+        batches,
+        steps,
+        keras.optimizers.Adam(2e-3, global_clipnorm=1.0),
+        _features_loss,
+        jit_compile=not quick,
+    )
+
+
 def _features_loss(model, x, y):
     return tf.reduce_mean(tf.square(model({"features": x}, training=True)[:, 0] - y))
 
@@ -171,14 +183,7 @@ def gradients(out_dir, quick=False, seed=0, data_dir=None, log=print):
         for stage in ("init", "trained"):
             if stage == "trained":
                 start = time.time()
-                history = train(
-                    model,
-                    batches,
-                    s["steps"],
-                    keras.optimizers.Adam(2e-3, global_clipnorm=1.0),
-                    _features_loss,
-                    jit_compile=not quick,
-                )
+                history = _fit_adding(model, batches, s["steps"], quick)
                 entry["train_seconds"] = round(time.time() - start, 1)
                 entry["train_loss_last_50"] = float(np.mean(history.loss[-50:]))
             (profile,) = probe({"features": x_probe}, y_probe).values()
@@ -415,14 +420,7 @@ def adding(out_dir, quick=False, seeds=(0,), data_dir=None, log=print):
                 )
                 model = recurrent_regressor(cell, s["units"], seed)
                 start = time.time()
-                history = train(
-                    model,
-                    batches,
-                    s["steps"],
-                    keras.optimizers.Adam(2e-3, global_clipnorm=1.0),
-                    _features_loss,
-                    jit_compile=not quick,
-                )
+                history = _fit_adding(model, batches, s["steps"], quick)
                 mse = test_mse(model, x_test, y_test) if finite_weights(model) else None
                 results.append(
                     {
