@@ -85,10 +85,10 @@ def block(d, dff, bias=True):
 
 
 def count_bert(h, head="mlm"):
-    d, v = h["hidden_dim"], h["vocabulary_size"]
+    d, v = h["d_model"], h["vocabulary_size"]
     # token, position and segment embeddings, then their LayerNorm
     n = (v + h["max_sequence_length"] + h["num_segments"]) * d + 2 * d
-    n += h["num_layers"] * block(d, h["intermediate_dim"])
+    n += h["num_layers"] * block(d, h["dff"])
     if head == "mlm":  # the zoo's pretraining model: MLM transform, LayerNorm, bias
         return n + d * d + d + 2 * d + v
     return n + d * d + d  # the published checkpoints: encoder + [CLS] pooler
@@ -102,7 +102,7 @@ def count_gpt(h):
 
 
 def count_t5(h):
-    d, dff, L = h["hidden_dim"], h["intermediate_dim"], h["num_layers"]
+    d, dff, L = h["d_model"], h["dff"], h["num_layers"]
     encoder = L * (4 * d * d + 2 * d * dff + 2 * d)
     decoder = L * (8 * d * d + 2 * d * dff + 3 * d)
     bias = 2 * h["relative_attention_num_buckets"] * h["num_heads"]
@@ -129,8 +129,8 @@ gpt3 = dict(
 t5_large = dict(
     zoo.preset_config("t5", "base"),
     num_layers=24,
-    hidden_dim=1024,
-    intermediate_dim=4096,
+    d_model=1024,
+    dff=4096,
     num_heads=16,
 )
 rows = [

@@ -1,6 +1,8 @@
 """What every zoo family gets from `zoo.ZooModel`: config and dtype policy."""
 
+import json
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -68,3 +70,27 @@ def test_constructor_arguments_are_stored_and_in_the_config():
     assert config["width"] == 2 and config["use_bias"] is False
     assert config["name"] == "plain"
     assert Plain.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("family", ["bert", "t5"])
+def test_keras_file_saved_with_keras_hub_names_loads(family, tmp_path):
+    # bert and t5 once said hidden_dim / intermediate_dim (keras-hub's names);
+    # their .keras files still load, under the course's d_model / dff.
+    model = zoo.build(family, "tiny")
+    new_path, old_path = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(new_path)
+    with zipfile.ZipFile(new_path) as new, zipfile.ZipFile(old_path, "w") as old:
+        for item in new.infolist():
+            data = new.read(item)
+            if item.filename == "config.json":
+                saved = json.loads(data)
+                config = saved["config"]
+                config["hidden_dim"] = config.pop("d_model")
+                config["intermediate_dim"] = config.pop("dff")
+                data = json.dumps(saved).encode()
+            old.writestr(item, data)
+    reloaded = zoo.load(str(old_path))
+    assert (reloaded.d_model, reloaded.dff) == (model.d_model, model.dff)
+    assert reloaded.get_config() == model.get_config()
+    for ours, theirs in zip(reloaded.weights, model.weights):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))

@@ -78,8 +78,8 @@ def _keras_hub_backbone(hp):
         vocabulary_size=hp["vocabulary_size"],
         num_layers=hp["num_layers"],
         num_heads=hp["num_heads"],
-        hidden_dim=hp["hidden_dim"],
-        intermediate_dim=hp["intermediate_dim"],
+        hidden_dim=hp["d_model"],
+        intermediate_dim=hp["dff"],
         dropout=0.0,
         max_sequence_length=hp["max_sequence_length"],
         num_segments=hp["num_segments"],
@@ -240,14 +240,14 @@ def test_mixed_precision_gives_float32_logits(num_classes):
 
 
 def test_bad_hyperparameters_and_inputs():
-    with pytest.raises(ValueError, match="Bert: hidden_dim=32 is not divisible"):
+    with pytest.raises(ValueError, match="Bert: d_model=32 is not divisible"):
         zoo.build("bert", "tiny", num_heads=3)
     with pytest.raises(ValueError, match="Bert: num_classes must be an int >= 0"):
         zoo.build("bert", "tiny", num_classes=-1)
     with pytest.raises(ValueError, match="Bert: num_layers must be a positive int"):
         zoo.build("bert", "tiny", num_layers=0)
-    with pytest.raises(ValueError, match=r"Unknown override\(s\) \['d_model'\]"):
-        zoo.build("bert", "tiny", d_model=32)
+    with pytest.raises(ValueError, match=r"Unknown override\(s\) \['hidden_dim'\]"):
+        zoo.build("bert", "tiny", hidden_dim=32)
     model = zoo.build("bert", "tiny")  # 64 positions
     too_long = np.ones((1, 65), "int32")
     with pytest.raises(ValueError, match="position_embedding.*max_length=64"):

@@ -39,8 +39,8 @@ def _keras_hub_t5(hp):
         vocabulary_size=hp["vocabulary_size"],
         num_layers=hp["num_layers"],
         num_heads=hp["num_heads"],
-        hidden_dim=hp["hidden_dim"],
-        intermediate_dim=hp["intermediate_dim"],
+        hidden_dim=hp["d_model"],
+        intermediate_dim=hp["dff"],
         dropout=0.0,
         activation="relu",
         use_gated_activation=False,
@@ -66,7 +66,7 @@ def _attention_pairs(theirs, ours, depth):
 
 def _weight_pairs(reference, model):
     backbone = reference.backbone
-    depth = model.hidden_dim // model.num_heads
+    depth = model.d_model // model.num_heads
     pairs = [(backbone.token_embedding.embeddings, model.token_embedding.embeddings, 1)]
     stacks = [
         (backbone.encoder_transformer_layers, model.encoder_layers),
@@ -242,8 +242,8 @@ def test_mixed_precision_forward_and_cached_generation():
 
 
 def test_bad_hyperparameters():
-    with pytest.raises(ValueError, match="T5: hidden_dim=30 is not divisible"):
-        zoo.build("t5", "tiny", hidden_dim=30)
+    with pytest.raises(ValueError, match="T5: d_model=30 is not divisible"):
+        zoo.build("t5", "tiny", d_model=30)
     # T5 checkpoints start decoding from the pad id 0; the end id may not be 0.
     with pytest.raises(ValueError, match=r"T5: start_token_id must be an id in \[0,"):
         zoo.build("t5", "tiny", start_token_id=128)
@@ -255,8 +255,8 @@ def test_bad_hyperparameters():
         zoo.build("t5", "tiny", num_layers=0)
     with pytest.raises(ValueError, match=r"RelativePositionBias.*max_distance=2"):
         zoo.build("t5", "tiny", relative_attention_max_distance=2)
-    with pytest.raises(ValueError, match=r"Unknown override\(s\) \['d_model'\]"):
-        zoo.build("t5", "tiny", d_model=32)
+    with pytest.raises(ValueError, match=r"Unknown override\(s\) \['hidden_dim'\]"):
+        zoo.build("t5", "tiny", hidden_dim=32)
 
 
 # Slower: builds the 60M and 223M models. Weights are created without random

@@ -12,7 +12,8 @@ keras-hub's backbones). `ZooModel` gives it, once for all families:
   through `super().get_config()`.
 - `from_config(config)`: rebuilds the model under the dtype policy it was
   saved with, so a model built as `mixed_float16` reloads as `mixed_float16`
-  whatever the global policy is.
+  whatever the global policy is; hyperparameters saved under an old name
+  (`renamed_hyperparameters`, old -> new) are read under the new one.
 - construction under the model's dtype policy: every subclass's `__init__`
   runs inside `dtype_policy_scope(dtype)`, so the layers a family creates get
   the model's policy whether or not they are passed `dtype=` explicitly.
@@ -104,6 +105,10 @@ class ZooModel(keras.Model):
     stored as same-named attributes.
     """
 
+    # Old hyperparameter name -> current one: configs saved before a rename
+    # (e.g. `.keras` files) still load.
+    renamed_hyperparameters = {}
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
@@ -130,6 +135,9 @@ class ZooModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        for old, new in cls.renamed_hyperparameters.items():
+            if old in config and new not in config:
+                config[new] = config.pop(old)
         if config.get("dtype") is not None:
             config["dtype"] = _policy(config["dtype"])
         return cls(**config)

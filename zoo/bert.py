@@ -14,14 +14,14 @@ truncated normal with stddev 0.02). The layout and names follow keras-hub's
 Heads (one per model, chosen by the hyperparameter `num_classes`):
 
 - `num_classes=0` (pretraining, the default): the masked-LM head. The encoder
-  outputs at `mask_positions` go through Dense(hidden_dim, GELU) and LayerNorm,
+  outputs at `mask_positions` go through Dense(d_model, GELU) and LayerNorm,
   then are projected on the vocabulary with the (tied) token embedding matrix
   plus a learned output bias (`"mlm_output_bias"`), as in keras-hub's
   `BertMaskedLM`.
   Inputs: `{"token_ids": (B, T) int32, "segment_ids": (B, T) int32,
   "mask_positions": (B, P) int32}`. Output: MLM logits `(B, P, V)`.
 - `num_classes > 0` (fine-tuning): the sentence classifier. The [CLS] output
-  (position 0) goes through the pooler Dense(hidden_dim, tanh), dropout and
+  (position 0) goes through the pooler Dense(d_model, tanh), dropout and
   Dense(num_classes), as in keras-hub's `BertTextClassifier`. Inputs:
   `{"token_ids": (B, T), "segment_ids": (B, T)}`. Output: class logits
   `(B, num_classes)`. The encoder layers keep their names, so weights of a
@@ -65,8 +65,8 @@ PRESETS = {
         "vocabulary_size": 128,
         "num_layers": 2,
         "num_heads": 2,
-        "hidden_dim": 32,
-        "intermediate_dim": 64,
+        "d_model": 32,
+        "dff": 64,
         "dropout": 0.1,
         "max_sequence_length": 64,
         "num_segments": 2,
@@ -76,8 +76,8 @@ PRESETS = {
         "vocabulary_size": 30522,
         "num_layers": 12,
         "num_heads": 12,
-        "hidden_dim": 768,
-        "intermediate_dim": 3072,
+        "d_model": 768,
+        "dff": 3072,
         "dropout": 0.1,
         "max_sequence_length": 512,
         "num_segments": 2,
@@ -87,8 +87,8 @@ PRESETS = {
         "vocabulary_size": 30522,
         "num_layers": 24,
         "num_heads": 16,
-        "hidden_dim": 1024,
-        "intermediate_dim": 4096,
+        "d_model": 1024,
+        "dff": 4096,
         "dropout": 0.1,
         "max_sequence_length": 512,
         "num_segments": 2,
@@ -163,8 +163,8 @@ class Bert(ZooModel):
         vocabulary_size: int, number of token ids (pad id 0 included).
         num_layers: int, number of encoder blocks.
         num_heads: int, attention heads per block.
-        hidden_dim: int, model width.
-        intermediate_dim: int, inner width of the feed-forward networks.
+        d_model: int, model width.
+        dff: int, inner width of the feed-forward networks.
         dropout: float, dropout rate everywhere (embeddings, attention weights,
             residual branches, classifier).
         max_sequence_length: int, number of learned positions.
@@ -179,13 +179,16 @@ class Bert(ZooModel):
         **kwargs: `keras.Model` arguments (`name`, ...).
     """
 
+    # Names before the zoo took the course's vocabulary (keras-hub's).
+    renamed_hyperparameters = {"hidden_dim": "d_model", "intermediate_dim": "dff"}
+
     def __init__(
         self,
         vocabulary_size,
         num_layers,
         num_heads,
-        hidden_dim,
-        intermediate_dim,
+        d_model,
+        dff,
         dropout=0.1,
         max_sequence_length=512,
         num_segments=2,
@@ -203,8 +206,8 @@ class Bert(ZooModel):
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
             num_heads=num_heads,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
+            d_model=d_model,
+            dff=dff,
             dropout=dropout,
             max_sequence_length=max_sequence_length,
             num_segments=num_segments,
@@ -213,7 +216,7 @@ class Bert(ZooModel):
         # === Layers ===
         self.token_embedding = keras.layers.ReversibleEmbedding(
             vocabulary_size,
-            hidden_dim,
+            d_model,
             tie_weights=True,
             reverse_dtype="float32",  # float32 logits under mixed precision
             embeddings_initializer=_initializer(),
@@ -226,7 +229,7 @@ class Bert(ZooModel):
         )
         self.segment_embedding = keras.layers.Embedding(
             num_segments,
-            hidden_dim,
+            d_model,
             embeddings_initializer=_initializer(),
             name="segment_embedding",
         )
@@ -238,9 +241,9 @@ class Bert(ZooModel):
         )
         self.transformer_layers = [
             TransformerEncoderBlock(
-                hidden_dim,
+                d_model,
                 num_heads,
-                intermediate_dim,
+                dff,
                 dropout=dropout,
                 activation=ACTIVATIONS[activation],
                 layer_norm_epsilon=layer_norm_epsilon,
@@ -266,7 +269,7 @@ class Bert(ZooModel):
             mask_positions = keras.Input((None,), dtype="int32", name="mask_positions")
             inputs["mask_positions"] = mask_positions
             self.mlm_intermediate_dense = keras.layers.Dense(
-                hidden_dim,
+                d_model,
                 activation="gelu",
                 kernel_initializer=_initializer(),
                 name="mlm_intermediate_dense",
@@ -276,14 +279,14 @@ class Bert(ZooModel):
             )
             # Logits in float32 also under mixed precision (stable softmax).
             self.mlm_output_bias = LogitsBias(dtype="float32", name="mlm_output_bias")
-            # h_p = x[b, mask_positions[b, p]]: (B, P, hidden_dim)
+            # h_p = x[b, mask_positions[b, p]]: (B, P, d_model)
             h = ops.take_along_axis(x, ops.expand_dims(mask_positions, -1), axis=1)
             h = self.mlm_layer_norm(self.mlm_intermediate_dense(h))
             # logits = h E^T + b: (B, P, V)
             outputs = self.mlm_output_bias(self.token_embedding(h, reverse=True))
         else:
             self.pooled_dense = keras.layers.Dense(
-                hidden_dim,
+                d_model,
                 activation="tanh",
                 kernel_initializer=_initializer(),
                 name="pooled_dense",
@@ -308,8 +311,8 @@ def _check_hparams(**hparams):
         "vocabulary_size",
         "num_layers",
         "num_heads",
-        "hidden_dim",
-        "intermediate_dim",
+        "d_model",
+        "dff",
         "max_sequence_length",
         "num_segments",
     )
@@ -321,7 +324,7 @@ def _check_hparams(**hparams):
             f"{num_classes!r}."
         )
     check_rate("Bert", dropout=hparams["dropout"])
-    check_divisible("Bert", "hidden_dim", hparams["hidden_dim"], hparams["num_heads"])
+    check_divisible("Bert", "d_model", hparams["d_model"], hparams["num_heads"])
 
 
 def build_model(**hparams):

@@ -34,9 +34,9 @@ def _gpt(h):
 
 
 def _bert(h):
-    d, v = h["hidden_dim"], h["vocabulary_size"]
+    d, v = h["d_model"], h["vocabulary_size"]
     count = (v + h["max_sequence_length"] + h["num_segments"]) * d + 2 * d
-    count += h["num_layers"] * _transformer_block(d, h["intermediate_dim"])
+    count += h["num_layers"] * _transformer_block(d, h["dff"])
     if h.get("num_classes", 0):
         count += d * d + d + d * h["num_classes"] + h["num_classes"]
     else:
@@ -45,7 +45,7 @@ def _bert(h):
 
 
 def _t5(h):
-    d, v, dff = h["hidden_dim"], h["vocabulary_size"], h["intermediate_dim"]
+    d, v, dff = h["d_model"], h["vocabulary_size"], h["dff"]
     ffn = (3 if h.get("use_gated_activation", False) else 2) * d * dff
     count = v * d + 2 * h["relative_attention_num_buckets"] * h["num_heads"] + 2 * d
     if not h.get("tie_embeddings", True):

@@ -19,7 +19,7 @@ Transformer (`zoo.transformer`):
 - ReLU feed-forward without biases; dropout after the ReLU and on every
   residual branch, on the embeddings and on the attention weights.
 - One token embedding shared by encoder, decoder and output layer:
-  `logits = (y * hidden_dim^-1/2) E^T`.
+  `logits = (y * d_model^-1/2) E^T`.
 - Attention logits are `q.k` without the `1/sqrt(d_head)` of Vaswani et al.
   Our `MultiHeadAttention` divides by `sqrt(d_head)`; the two are the same
   model up to a reparametrization of `W^Q` (T5's `W^Q` is ours times
@@ -77,8 +77,8 @@ PRESETS = {
         "vocabulary_size": 128,
         "num_layers": 2,
         "num_heads": 4,
-        "hidden_dim": 32,
-        "intermediate_dim": 64,
+        "d_model": 32,
+        "dff": 64,
         "dropout": 0.1,
         "relative_attention_num_buckets": 8,
         "relative_attention_max_distance": 16,
@@ -90,8 +90,8 @@ PRESETS = {
         "vocabulary_size": 32128,
         "num_layers": 6,
         "num_heads": 8,
-        "hidden_dim": 512,
-        "intermediate_dim": 2048,
+        "d_model": 512,
+        "dff": 2048,
         "dropout": 0.1,
         "relative_attention_num_buckets": 32,
         "relative_attention_max_distance": 128,
@@ -103,8 +103,8 @@ PRESETS = {
         "vocabulary_size": 32128,
         "num_layers": 12,
         "num_heads": 12,
-        "hidden_dim": 768,
-        "intermediate_dim": 3072,
+        "d_model": 768,
+        "dff": 3072,
         "dropout": 0.1,
         "relative_attention_num_buckets": 32,
         "relative_attention_max_distance": 128,
@@ -118,7 +118,7 @@ PRESETS = {
 # 11B models use 128-wide heads whose total width is not d_model (32 or 128
 # heads for d_model 1024), which this zoo's attention does not express.
 PRESETS["large"] = dict(
-    PRESETS["base"], num_layers=24, num_heads=16, hidden_dim=1024, intermediate_dim=4096
+    PRESETS["base"], num_layers=24, num_heads=16, d_model=1024, dff=4096
 )
 
 # What the family trains on and how it answers text (zoo.family.Family).
@@ -147,9 +147,9 @@ class _T5Layer:
     """
 
     def __init__(self, prefix, is_decoder, hparams):
-        d = hparams["hidden_dim"]
+        d = hparams["d_model"]
         h = hparams["num_heads"]
-        dff = hparams["intermediate_dim"]
+        dff = hparams["dff"]
         dropout = hparams["dropout"]
         epsilon = hparams["layer_norm_epsilon"]
         self.is_decoder = is_decoder
@@ -268,9 +268,9 @@ class T5(GenerationMixin, ZooModel):
     Args:
         vocabulary_size: int, number of token ids (pad id 0 included).
         num_layers: int, number of layers of the encoder and of the decoder.
-        num_heads: int, attention heads; must divide `hidden_dim`.
-        hidden_dim: int, model width `d_model`.
-        intermediate_dim: int, inner width of the feed-forward networks.
+        num_heads: int, attention heads; must divide `d_model`.
+        d_model: int, model width.
+        dff: int, inner width of the feed-forward networks.
         dropout: float, dropout rate everywhere.
         relative_attention_num_buckets: int, buckets of the position bias.
         relative_attention_max_distance: int, distances from this on share the
@@ -294,13 +294,16 @@ class T5(GenerationMixin, ZooModel):
     generation_prompt_key = "decoder_token_ids"
     parallel_prefill = True
 
+    # Names before the zoo took the course's vocabulary (keras-hub's).
+    renamed_hyperparameters = {"hidden_dim": "d_model", "intermediate_dim": "dff"}
+
     def __init__(
         self,
         vocabulary_size,
         num_layers,
         num_heads,
-        hidden_dim,
-        intermediate_dim,
+        d_model,
+        dff,
         dropout=0.1,
         relative_attention_num_buckets=32,
         relative_attention_max_distance=128,
@@ -316,8 +319,8 @@ class T5(GenerationMixin, ZooModel):
             "vocabulary_size": vocabulary_size,
             "num_layers": num_layers,
             "num_heads": num_heads,
-            "hidden_dim": hidden_dim,
-            "intermediate_dim": intermediate_dim,
+            "d_model": d_model,
+            "dff": dff,
             "dropout": dropout,
             "relative_attention_num_buckets": relative_attention_num_buckets,
             "relative_attention_max_distance": relative_attention_max_distance,
@@ -333,7 +336,7 @@ class T5(GenerationMixin, ZooModel):
         # === Layers ===
         self.token_embedding = keras.layers.ReversibleEmbedding(
             vocabulary_size,
-            hidden_dim,
+            d_model,
             tie_weights=tie_embeddings,
             reverse_dtype="float32",  # float32 logits under mixed precision
             embeddings_initializer=_normal(1.0),
@@ -343,7 +346,7 @@ class T5(GenerationMixin, ZooModel):
             "num_heads": num_heads,
             "num_buckets": relative_attention_num_buckets,
             "max_distance": relative_attention_max_distance,
-            "embeddings_initializer": _normal((hidden_dim) ** -0.5),
+            "embeddings_initializer": _normal((d_model) ** -0.5),
         }
         self.encoder_position_bias = RelativePositionBias(
             bidirectional=True, name="encoder_position_bias", **bias_args
@@ -413,7 +416,7 @@ class T5(GenerationMixin, ZooModel):
             setattr(self, key, value)
 
     def _encode(self, encoder_token_ids, encoder_mask):
-        """The encoder stack: `(B, S)` ids -> `(B, S, hidden_dim)`."""
+        """The encoder stack: `(B, S)` ids -> `(B, S, d_model)`."""
         x = self.encoder_embedding_dropout(self.token_embedding(encoder_token_ids))
         position_bias = self.encoder_position_bias(x)
         for layer in self.encoder_layers:
@@ -516,13 +519,13 @@ def _check_hparams(hparams):
         "vocabulary_size",
         "num_layers",
         "num_heads",
-        "hidden_dim",
-        "intermediate_dim",
+        "d_model",
+        "dff",
         "relative_attention_num_buckets",
         "relative_attention_max_distance",
     )
     check_positive_int("T5", **{key: hparams[key] for key in positive})
-    check_divisible("T5", "hidden_dim", hparams["hidden_dim"], hparams["num_heads"])
+    check_divisible("T5", "d_model", hparams["d_model"], hparams["num_heads"])
     check_rate("T5", dropout=hparams["dropout"])
     if hparams["activation"] not in ACTIVATIONS:
         raise ValueError(

@@ -24,16 +24,19 @@ import zoo
 from keras_seq.benchmarks import common, report, timing, training
 
 
+def _keras_hub_sizes(config, *extra):
+    """A zoo config's sizes under keras-hub's names (`hidden_dim` = `d_model`,
+    `intermediate_dim` = `dff`)."""
+    hp = {"hidden_dim": config["d_model"], "intermediate_dim": config["dff"]}
+    for key in ("vocabulary_size", "num_layers", "num_heads") + extra:
+        hp[key] = config[key]
+    return hp
+
+
 def _bert_pair(sizes):
     config = zoo.preset_config("bert", sizes["bert_preset"])
     ours = zoo.build("bert", sizes["bert_preset"], num_classes=2, dropout=0.0)
-    hp = {
-        key: config[key]
-        for key in (
-            "vocabulary_size", "num_layers", "num_heads", "hidden_dim",
-            "intermediate_dim", "max_sequence_length",
-        )
-    }  # fmt: skip
+    hp = _keras_hub_sizes(config, "max_sequence_length")
     reference = keras_hub.models.BertBackbone(**hp, dropout=0.0)
     return ours, reference, hp
 
@@ -41,13 +44,7 @@ def _bert_pair(sizes):
 def _t5_pair(sizes):
     config = zoo.preset_config("t5", sizes["t5_preset"])
     ours = zoo.build("t5", sizes["t5_preset"], dropout=0.0)
-    hp = {
-        key: config[key]
-        for key in (
-            "vocabulary_size", "num_layers", "num_heads", "hidden_dim",
-            "intermediate_dim",
-        )
-    }  # fmt: skip
+    hp = _keras_hub_sizes(config)
     backbone = keras_hub.models.T5Backbone(
         **hp,
         key_value_dim=hp["hidden_dim"] // hp["num_heads"],

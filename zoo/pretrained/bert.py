@@ -33,8 +33,8 @@ CONFIG_KEYS = {
     "vocabulary_size": ("vocab_size", "vocabulary_size"),
     "num_layers": ("num_hidden_layers", "num_layers"),
     "num_heads": ("num_attention_heads", "num_heads"),
-    "hidden_dim": ("hidden_size", "hidden_dim"),
-    "intermediate_dim": ("intermediate_size", "intermediate_dim"),
+    "d_model": ("hidden_size", "hidden_dim"),
+    "dff": ("intermediate_size", "intermediate_dim"),
     "dropout": ("hidden_dropout_prob", "dropout"),
     "max_sequence_length": ("max_position_embeddings", "max_sequence_length"),
     "num_segments": ("type_vocab_size", "num_segments"),
@@ -54,8 +54,8 @@ def _hparams(config, column, source):
         key = keys[column]
         if key is not None and config.get(key) is not None:
             hparams[ours] = config[key]
-    required = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim")
-    for ours in required + ("intermediate_dim",):
+    required = ("vocabulary_size", "num_layers", "num_heads", "d_model")
+    for ours in required + ("dff",):
         if ours not in hparams:
             raise ValueError(
                 f"Checkpoint {source}: config.json lacks {CONFIG_KEYS[ours][column]!r}."

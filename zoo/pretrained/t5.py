@@ -36,8 +36,8 @@ CONFIG_KEYS = {
     "vocabulary_size": ("vocab_size", "vocabulary_size"),
     "num_layers": ("num_layers", "num_layers"),
     "num_heads": ("num_heads", "num_heads"),
-    "hidden_dim": ("d_model", "hidden_dim"),
-    "intermediate_dim": ("d_ff", "intermediate_dim"),
+    "d_model": ("d_model", "hidden_dim"),
+    "dff": ("d_ff", "intermediate_dim"),
     "dropout": ("dropout_rate", "dropout"),
     "relative_attention_num_buckets": ("relative_attention_num_buckets", None),
     "relative_attention_max_distance": ("relative_attention_max_distance", None),
@@ -72,7 +72,7 @@ def _hparams(config, column, source):
         key = keys[column]
         if key is not None and config.get(key) is not None:
             hparams[ours] = config[key]
-    for ours in ("vocabulary_size", "num_layers", "num_heads", "hidden_dim"):
+    for ours in ("vocabulary_size", "num_layers", "num_heads", "d_model"):
         if ours not in hparams:
             raise ValueError(
                 f"Checkpoint {source}: config.json lacks {CONFIG_KEYS[ours][column]!r}."
@@ -81,14 +81,11 @@ def _hparams(config, column, source):
 
 
 def _check_head_dim(head_dim, hparams, key, source):
-    if (
-        head_dim is not None
-        and head_dim * hparams["num_heads"] != hparams["hidden_dim"]
-    ):
+    if head_dim is not None and head_dim * hparams["num_heads"] != hparams["d_model"]:
         raise ValueError(
             f"Checkpoint {source}: {key}={head_dim} with num_heads="
             f"{hparams['num_heads']} gives an attention width other than d_model="
-            f"{hparams['hidden_dim']}; the zoo's T5 needs num_heads * {key} == "
+            f"{hparams['d_model']}; the zoo's T5 needs num_heads * {key} == "
             "d_model (true of t5-small/base/large and Flan-T5 up to large)."
         )
 
@@ -150,7 +147,7 @@ def transformers_config(model):
     config.update(
         model_type=MODEL_TYPE,
         architectures=["T5ForConditionalGeneration"],
-        d_kv=model.hidden_dim // model.num_heads,
+        d_kv=model.d_model // model.num_heads,
         num_decoder_layers=model.num_layers,
         feed_forward_proj=proj,
         pad_token_id=0,
@@ -223,7 +220,7 @@ def _linear(key, dense):
 
 def transformers_entries(model, reader=None):
     """The Hugging Face `T5ForConditionalGeneration` tensors."""
-    depth = model.hidden_dim // model.num_heads
+    depth = model.d_model // model.num_heads
     entries = [mapping.Entry("shared.weight", [model.token_embedding.embeddings])]
     if not model.tie_embeddings:
         entries.append(
@@ -284,7 +281,7 @@ def transformers_entries(model, reader=None):
 
 def keras_hub_pairs(backbone, model):
     """`(keras-hub T5Backbone variable, ours, factor)` for every weight."""
-    depth = model.hidden_dim // model.num_heads
+    depth = model.d_model // model.num_heads
     embedding = backbone.token_embedding
     pairs = [(embedding.embeddings, model.token_embedding.embeddings, 1)]
     if not model.tie_embeddings:
