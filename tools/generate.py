@@ -251,7 +251,7 @@ def _from_preset(texts):
 
 
 def _decode(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def main(argv):

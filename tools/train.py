@@ -22,6 +22,11 @@ A --model_dir that already holds a run:
 During training it evaluates the validation split every `--validate_every`
 steps and keeps the best weights (`--validation_metric`, `--early_stopping`).
 
+Fine-tuning a pretrained checkpoint (the model and tokenizer are the
+checkpoint's; see docs/pretrained.md):
+    keras-seq-train --init_from=./gpt2_dir --dataset=text:corpus.txt \\
+        --steps=200 --learning_rate=5e-5 --model_dir=runs/gpt2-ft
+
 Example:
     keras-seq-train --model=char_rnn --dataset=text:corpus.txt --steps=500 \\
         --model_dir=runs/char --override=cell=gru --override=num_layers=2
@@ -86,7 +91,13 @@ flags.DEFINE_enum(
     "TPU that TPUClusterResolver finds (TPU_NAME or a TPU VM).",
 )
 flags.DEFINE_string(
-    "init_from", None, "A .keras model or .weights.h5 file to start from."
+    "init_from",
+    None,
+    "A .keras model or .weights.h5 file to start from, or a pretrained "
+    "checkpoint to fine-tune: a keras-hub preset or Hugging Face directory "
+    "(gpt2, bert, t5), a keras-hub preset name or a kaggle:// / hf:// handle "
+    "(those need the network); --model defaults to its family and its "
+    "tokenizer is saved in --model_dir.",
 )
 flags.DEFINE_integer(
     "checkpoint_every", 250, "Steps between checkpoints.", lower_bound=1
@@ -166,21 +177,30 @@ def main(argv):
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)
     from keras_seq.training import run_dir
     from keras_seq.training.checkpointer import NonFiniteLossError
-    from keras_seq.training.trainer import TrainConfig, TrainError, train
+    from keras_seq.training.trainer import (
+        TrainConfig,
+        TrainError,
+        is_checkpoint,
+        train,
+    )
 
     try:
         overrides = flag_utils.parse_overrides(FLAGS.override)
     except ValueError as e:
         flag_utils.fail(PROGRAM, str(e))
     dataset_tag = FLAGS.dataset.replace(":", "_").replace("/", "_").strip("_")
+    # A checkpoint to fine-tune decides the family unless --model is given.
+    model = FLAGS.model
+    if is_checkpoint(FLAGS.init_from) and not FLAGS["model"].present:
+        model = None
     config = TrainConfig(
-        model=FLAGS.model,
+        model=model,
         preset=FLAGS.preset,
         overrides=overrides,
         dataset=FLAGS.dataset,
         data_dir=FLAGS.data_dir,
         model_dir=FLAGS.model_dir
-        or os.path.join("runs", f"{FLAGS.model}-{dataset_tag}"),
+        or os.path.join("runs", f"{model or 'pretrained'}-{dataset_tag}"),
         steps=FLAGS.steps,
         epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size,

@@ -192,6 +192,14 @@ def from_preset(source, **overrides):
     return pretrained.from_preset(source, **overrides)
 
 
+def preset_hyperparameters(source, **overrides):
+    """`(family, hyperparameters)` of a checkpoint, from its `config.json` only
+    (see `zoo.pretrained.preset_hyperparameters`)."""
+    from zoo import pretrained
+
+    return pretrained.preset_hyperparameters(source, **overrides)
+
+
 def tokenizer_from_preset(source):
     """A checkpoint's tokenizer, a keras-hub tokenizer (see `zoo.pretrained`)."""
     from zoo import pretrained
@@ -218,6 +226,7 @@ __all__ = [
     "list_models",
     "load",
     "preset_config",
+    "preset_hyperparameters",
     "presets",
     "register",
     "save_preset",

@@ -88,6 +88,7 @@ class GenerationMixin:
         seed=None,
         use_cache=True,
         jit_compile=None,
+        prompt_mask=None,
     ):
         """Generates token ids autoregressively.
 
@@ -116,6 +117,12 @@ class GenerationMixin:
                 `False` reruns the model on the whole prefix each step.
             jit_compile: compile the loop with XLA (default: the class's
                 `generate_jit_compile`, `True`).
+            prompt_mask: optional `(B, P)` bool array, True at the prompt's
+                tokens (right-aligned padding after them). Default: the ids
+                other than the model's `pad_token_id` (and position 0). A
+                model whose every id is a real token (`pad_token_id=None`, a
+                GPT-2 checkpoint) needs it to batch prompts of different
+                lengths (keras-hub's `padding_mask`).
 
         Returns:
             An int32 numpy array `(B, max_length)`: the prompt followed by the
@@ -127,7 +134,7 @@ class GenerationMixin:
         prompt = inputs.pop(key)
         vocab_size = self.generation_vocabulary_size
         pad_id = getattr(self, "pad_token_id", 0)
-        lengths = _check_prompt(name, key, prompt, vocab_size, pad_id)
+        lengths = _check_prompt(name, key, prompt, vocab_size, pad_id, prompt_mask)
         max_length = _check_max_length(name, max_length, lengths, self)
         stop_token_ids = _check_stop_ids(name, stop_token_ids, vocab_size)
         if jit_compile is None:
@@ -369,12 +376,13 @@ def _prompt_mask(token_ids, pad_id=0):
     return ops.logical_or(ops.not_equal(token_ids, pad_id), first)
 
 
-def _check_prompt(name, key, prompt, vocab_size, pad_id=0):
+def _check_prompt(name, key, prompt, vocab_size, pad_id=0, prompt_mask=None):
     """Returns the prompt lengths (right padding with `pad_id`).
 
     The first token is always real (T5 checkpoints start decoding from the
     pad id 0); `pad_id=None` (a model whose every id is a real token, like a
-    GPT-2 checkpoint's) makes every position a prompt token.
+    GPT-2 checkpoint's) makes every position a prompt token, unless
+    `prompt_mask` (bool, the prompt's shape) marks the prompt's tokens.
     """
     if prompt.shape[1] == 0:
         raise ValueError(f"{name}.generate: the prompt {key!r} is empty.")
@@ -383,7 +391,18 @@ def _check_prompt(name, key, prompt, vocab_size, pad_id=0):
             f"{name}.generate: prompt ids must be in [0, {vocab_size}); got "
             f"values in [{prompt.min()}, {prompt.max()}]."
         )
-    present = np.ones(prompt.shape, bool) if pad_id is None else prompt != pad_id
+    if prompt_mask is not None:
+        present = np.asarray(prompt_mask).astype(bool)
+        if present.shape != prompt.shape:
+            raise ValueError(
+                f"{name}.generate: prompt_mask has shape {present.shape}, the "
+                f"prompt {key!r} {prompt.shape}."
+            )
+        present = present.copy()
+    elif pad_id is None:
+        present = np.ones(prompt.shape, bool)
+    else:
+        present = prompt != pad_id
     present[:, 0] = True  # the first token is real even if it is the pad id
     lengths = present.sum(axis=1)
     # Right padding: every row is `length` tokens then only pad ids.
@@ -391,8 +410,9 @@ def _check_prompt(name, key, prompt, vocab_size, pad_id=0):
     if not np.array_equal(present, right_padded):
         rows = np.nonzero((present != right_padded).any(axis=1))[0].tolist()
         raise ValueError(
-            f"{name}.generate: prompts must be right-padded with 0 (the pad id "
-            f"inside a prompt is not allowed); rows {rows} of {key!r} are not."
+            f"{name}.generate: prompts must be right-padded (the pad id "
+            f"{pad_id} or a False prompt_mask inside a prompt is not allowed); "
+            f"rows {rows} of {key!r} are not."
         )
     if lengths.min() == 0:
         rows = np.nonzero(lengths == 0)[0].tolist()

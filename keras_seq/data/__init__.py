@@ -52,6 +52,11 @@ families a dataset fits when they do not match. Tokenizers
 `SentencePieceTokenizer`) share ids 0-3 = `<pad>`, `<unk>`, `<s>`, `</s>`;
 `train_tokenizer(kind, dataset, vocabulary_size)` trains one on the training
 split, `save_tokenizer` / `load_tokenizer` keep it in a directory for export.
+A pretrained checkpoint's keras-hub tokenizer joins them as
+`KerasHubTokenizer(layer)`, with the checkpoint's own special ids; batches
+are padded with the tokenizer's `special_ids["pad"]`, and with
+`padding_masks=True` the masks come from the examples' lengths, not from the
+pad id (GPT-2's id 0 is a real token).
 """
 
 from keras_seq.data import builders, local_files, tfds_adapters
@@ -63,6 +68,7 @@ from keras_seq.data.dataset import (
     families_for_task,
     resolve_family,
 )
+from keras_seq.data.hub_tokenizer import KerasHubTokenizer
 from keras_seq.data.pipelines import check_fit, dataset_tokenizer, make_batches
 from keras_seq.data.registry import list_datasets, load_dataset, load_embedded
 from keras_seq.data.subword import SentencePieceTokenizer, WordPieceTokenizer
@@ -77,6 +83,7 @@ __all__ = [
     "ByteTokenizer",
     "CharTokenizer",
     "DataError",
+    "KerasHubTokenizer",
     "SentencePieceTokenizer",
     "SeqDataset",
     "Tokenizer",

@@ -1,9 +1,12 @@
 """`make_batches(family, dataset, split)`: the batches a zoo model trains on.
 
 Batches are `(x, y)` or `(x, y, sample_weight)` for `model.fit`, with `x` a
-dict of tensors whose keys are the zoo models' input names. Pad id is 0
-everywhere (our tokenizers never emit it), so models derive their masks as
-`token_ids != 0`; `padding_masks=True` also puts them in `x` as bool
+dict of tensors whose keys are the zoo models' input names. Token ids are
+padded with the tokenizer's pad id (`special_ids["pad"]`: 0 for our
+tokenizers, which never emit it, and for BERT and T5 checkpoints; GPT-2's
+`<|endoftext|>`). Sample weights and the padding masks come from the
+examples' lengths, never from comparing ids with the pad id (GPT-2's id 0 is
+the real token "!"): `padding_masks=True` puts the masks in `x` as bool
 `padding_mask` / `encoder_padding_mask` / `decoder_padding_mask` (keras-hub's
 names). `B` is the batch, `T`/`S` lengths (the longest in the batch, or
 `sequence_length` for LM windows).
@@ -57,6 +60,15 @@ _plain = tf.autograph.experimental.do_not_convert
 SHUFFLE_BUFFER = 10_000
 # The shortest sequence_length of a format (room for <cls> and <sep>).
 MIN_SEQUENCE_LENGTH = {"masked_lm": 3, "cls_sep_classification": 3}
+# Formats whose token ids come from the tokenizer (padded with its pad id).
+_TOKENIZED_FORMATS = (
+    "causal_lm",
+    "seq2seq",
+    "span_corruption",
+    "classification",
+    "cls_sep_classification",
+    "masked_lm",
+)
 
 
 def check_fit(family, dataset):
@@ -146,11 +158,13 @@ def _seq2seq_examples(ds, tokenizer, length):
     def features(ex):
         source = _text_ids(tokenizer, ex["source"], length)
         target = _text_ids(tokenizer, ex["target"], length)
-        return {
-            "encoder_token_ids": tf.concat([source, eos], 0),
-            "decoder_token_ids": tf.concat([bos, target], 0),
-            "targets": tf.concat([target, eos], 0),
-        }
+        return _with_lengths(
+            {
+                "encoder_token_ids": tf.concat([source, eos], 0),
+                "decoder_token_ids": tf.concat([bos, target], 0),
+                "targets": tf.concat([target, eos], 0),
+            }
+        )
 
     return ds.map(_plain(features), AUTOTUNE)
 
@@ -165,11 +179,13 @@ def _span_corruption_examples(ds, tokenizer, length, seed, density, span):
         block.set_shape([length])
         seed_pair = tf.stack([tf.cast(seed, tf.int64), index])
         inputs, targets = span_corruption(block, seed_pair, sentinels, density, span)
-        return {
-            "encoder_token_ids": tf.concat([inputs, eos], 0),
-            "decoder_token_ids": tf.concat([bos, targets], 0),
-            "targets": tf.concat([targets, eos], 0),
-        }
+        return _with_lengths(
+            {
+                "encoder_token_ids": tf.concat([inputs, eos], 0),
+                "decoder_token_ids": tf.concat([bos, targets], 0),
+                "targets": tf.concat([targets, eos], 0),
+            }
+        )
 
     return (
         _token_blocks(ds, tokenizer, length).enumerate().map(_plain(features), AUTOTUNE)
@@ -190,7 +206,7 @@ def _classification_examples(ds, tokenizer, length, bert):
             token_ids = tf.concat([[ids["cls"]], body, [ids["sep"]]], 0)
         else:
             token_ids = _text_ids(tokenizer, ex["text"], length)
-        out = {"token_ids": token_ids}
+        out = _with_lengths({"token_ids": token_ids})
         if "label" in ex:
             out["label"] = ex["label"]
         return out
@@ -201,10 +217,38 @@ def _classification_examples(ds, tokenizer, length, bert):
     )
 
 
+def _with_lengths(example):
+    """Adds a `<key>_mask` of ones (bool) for every 1-D `*token_ids` / `targets`
+    entry: batching pads it with False, so it marks the real positions
+    whatever the pad id."""
+    masks = {
+        f"{key}_mask": tf.ones_like(value, tf.bool)
+        for key, value in example.items()
+        if key.endswith("token_ids") or key == "targets"
+    }
+    return {**example, **masks}
+
+
+def _padding_values(element_spec, pad_id):
+    """`padded_batch` values: `pad_id` for token ids, 0 / False elsewhere."""
+    return {
+        key: tf.constant(pad_id if key.endswith("token_ids") else 0, spec.dtype)
+        for key, spec in element_spec.items()
+    }
+
+
 # -- batched dicts -> (x, y, sample_weight) --------------------------------
 
 
 def _lm_finish(batch):
+    """Causal LM windows: every position is a real token (full blocks)."""
+    mask = tf.ones_like(batch["token_ids"], tf.bool)
+    x = {"token_ids": batch["token_ids"], "padding_mask": mask}
+    return x, batch["targets"], tf.ones_like(batch["targets"], tf.float32)
+
+
+def _tagging_finish(batch):
+    """Id data (`copy_memory`): its own vocabulary pads with id 0."""
     mask = batch["token_ids"] != 0
     x = {"token_ids": batch["token_ids"], "padding_mask": mask}
     return x, batch["targets"], tf.cast(batch["targets"] != 0, tf.float32)
@@ -213,16 +257,16 @@ def _lm_finish(batch):
 def _seq2seq_finish(batch):
     x = {
         "encoder_token_ids": batch["encoder_token_ids"],
-        "encoder_padding_mask": batch["encoder_token_ids"] != 0,
+        "encoder_padding_mask": batch["encoder_token_ids_mask"],
         "decoder_token_ids": batch["decoder_token_ids"],
-        "decoder_padding_mask": batch["decoder_token_ids"] != 0,
+        "decoder_padding_mask": batch["decoder_token_ids_mask"],
     }
-    return x, batch["targets"], tf.cast(batch["targets"] != 0, tf.float32)
+    return x, batch["targets"], tf.cast(batch["targets_mask"], tf.float32)
 
 
 def _classifier_finish(bert):
     def finish(batch):
-        x = {"token_ids": batch["token_ids"], "padding_mask": batch["token_ids"] != 0}
+        x = {"token_ids": batch["token_ids"], "padding_mask": batch["token_ids_mask"]}
         if bert:
             x["segment_ids"] = tf.zeros_like(batch["token_ids"])
         return x, batch["label"]
@@ -243,7 +287,7 @@ def _mlm_finish(masker):
         x = {
             "token_ids": masked["token_ids"],
             "segment_ids": tf.zeros_like(token_ids),
-            "padding_mask": token_ids != 0,
+            "padding_mask": batch["token_ids_mask"],
             "mask_positions": tf.cast(masked["mask_positions"], tf.int32),
         }
         y = tf.cast(masked["mask_ids"], tf.int32)
@@ -273,7 +317,7 @@ def _examples(fmt, dataset, ds, tokenizer, length, seed, options):
         ds = ds.map(
             _plain(lambda ex: {"token_ids": ex["inputs"], "targets": ex["targets"]})
         )
-        return ds, None, _lm_finish
+        return ds, None, _tagging_finish
     tokenizer = _need_tokenizer(dataset, tokenizer)
     if fmt == "seq2seq":
         return (
@@ -385,6 +429,9 @@ def make_batches(
     ds, length_key, finish = _examples(
         fmt, dataset, ds, tokenizer, length, seed, options
     )
+    pad_id = 0 if tokenizer is None else tokenizer.special_ids["pad"]
+    pad_id = pad_id if fmt in _TOKENIZED_FORMATS else 0
+    padding_values = _padding_values(ds.element_spec, pad_id)
     if cache:
         ds = ds.cache()
     if split == "train" if shuffle is None else shuffle:
@@ -395,9 +442,12 @@ def make_batches(
             lambda ex: tf.shape(ex[length_key])[0],
             boundaries,
             [batch_size] * (len(boundaries) + 1),
+            padding_values=padding_values,
             drop_remainder=drop_remainder,
         )
     else:
-        ds = ds.padded_batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.padded_batch(
+            batch_size, padding_values=padding_values, drop_remainder=drop_remainder
+        )
     finish = _with_masks(finish, padding_masks)
     return ds.map(_plain(finish), AUTOTUNE).prefetch(AUTOTUNE)

@@ -6,6 +6,8 @@ Layout of the directory (what export embeds as assets):
   "special_ids": {...}}`; a character vocabulary is kept here, as a JSON list.
 - `vocabulary.txt` (WordPiece): one token per line.
 - `sentencepiece.model` (SentencePiece): the serialized model.
+- `keras_hub/` (a checkpoint's keras-hub tokenizer, `KerasHubTokenizer`):
+  keras-hub's own preset files, `tokenizer.json` and `assets/tokenizer/`.
 
 `save_tokenizer` writes everything into a fresh sibling directory and renames
 it into place, so a crash never leaves a directory that loads half-written.
@@ -17,6 +19,7 @@ import shutil
 import uuid
 
 from keras_seq.data.dataset import DataError
+from keras_seq.data.hub_tokenizer import KerasHubTokenizer
 from keras_seq.data.subword import SentencePieceTokenizer, WordPieceTokenizer
 from keras_seq.data.tokenizers import ByteTokenizer, CharTokenizer
 
@@ -43,6 +46,8 @@ def save_tokenizer(tokenizer, directory, overwrite=False):
         elif tokenizer.kind == "sentence_piece":
             with open(os.path.join(tmp, SENTENCE_PIECE_FILE), "wb") as f:
                 f.write(tokenizer.proto)
+        elif tokenizer.kind == "keras_hub":
+            tokenizer.save_layer(tmp)
         record = {
             "kind": tokenizer.kind,
             "config": tokenizer.get_config(),
@@ -89,4 +94,6 @@ def load_tokenizer(directory):
     if kind == "sentence_piece":
         with open(os.path.join(directory, SENTENCE_PIECE_FILE), "rb") as f:
             return SentencePieceTokenizer(f.read())
+    if kind == "keras_hub":
+        return KerasHubTokenizer.load(directory, config)
     raise DataError(f"load_tokenizer: {path} has unknown kind {kind!r}.")

@@ -14,11 +14,15 @@ gives the text interface of its kind (see `keras_seq.export.model_dir`):
 Both share the pre- and post-processing below, so a difference between them
 can only come from the model and the decoding loop.
 
-Pre-processing, as the training pipelines (`keras_seq.data.pipelines`) do it:
+Pre-processing, as the training pipelines (`keras_seq.data.pipelines`) do it,
+padding with the tokenizer's pad id (`special_ids["pad"]`: 0 for our
+vocabularies, BERT and T5; GPT-2's `<|endoftext|>`):
 
 - language model: the prompt's tokens (the last `max_length - 1`, so there is
-  room to generate; `<s>` for an empty prompt) right-padded with 0 into a
-  `(B, max_length)` buffer.
+  room to generate; `<s>` for an empty prompt) right-padded into a
+  `(B, max_length)` buffer, with the `(B, max_length)` bool mask of the
+  prompt's positions (from the prompts' lengths, not from the pad id: a
+  GPT-2 checkpoint's pad id is a real token).
 - seq2seq: source tokens (at most the run's `sequence_length`, as in
   training; at most `L - 1` for a fixed length `L`) then `</s>`; the decoder
   buffer starts with `start_token_id`.
@@ -83,6 +87,7 @@ class TextModel:
         self.num_beams = num_beams
         specials = self.tokenizer.special_ids
         self.bos, self.eos = specials["bos"], specials["eos"]
+        self.pad = int(specials["pad"])
         self.stop_token_ids = (self.eos,) if run.generative else None
         if run.generative:
             # Checks the sampler arguments now, with the model's messages.
@@ -90,16 +95,29 @@ class TextModel:
 
     # === Pre- and post-processing (TensorFlow ops) ===
 
-    def prompt_buffer(self, texts):
-        """LM prompts `(B,)` -> `(B, max_length)` int32, right-padded."""
+    def prompt_ids(self, texts):
+        """LM prompts `(B,)` -> ragged int32 ids, at most `max_length - 1`."""
         ids = self.tokenizer.tokenize(texts)[:, -(self.max_length - 1) :]
         empty = tf.cast(ids.row_lengths() == 0, tf.int64)
         # <s> for an empty prompt: every prompt needs one token.
         start = tf.RaggedTensor.from_row_lengths(
             tf.fill([tf.reduce_sum(empty)], self.bos), empty
         )
-        ids = tf.concat([tf.cast(start, tf.int32), tf.cast(ids, tf.int32)], axis=1)
-        return ids.to_tensor(default_value=0, shape=[None, self.max_length])
+        return tf.concat([tf.cast(start, tf.int32), tf.cast(ids, tf.int32)], axis=1)
+
+    def prompt_buffer(self, texts):
+        """LM prompts `(B,)` -> `(B, max_length)` int32, right-padded."""
+        return self._buffer(self.prompt_ids(texts))
+
+    def prompt_mask(self, texts):
+        """LM prompts `(B,)` -> `(B, max_length)` bool, True at prompt tokens."""
+        return self._mask(self.prompt_ids(texts))
+
+    def _buffer(self, ids):
+        return ids.to_tensor(default_value=self.pad, shape=[None, self.max_length])
+
+    def _mask(self, ids):
+        return tf.sequence_mask(ids.row_lengths(), self.max_length)
 
     def source_ids(self, texts, length=None):
         """Source texts -> `(B, S)` encoder ids `tokens </s>`, 0-padded.
@@ -114,14 +132,18 @@ class TextModel:
         eos = tf.fill([ids.nrows(), 1], tf.constant(self.eos, tf.int32))
         ids = tf.concat([ids, eos], axis=1)
         if length:
-            return ids.to_tensor(default_value=0, shape=[None, length])
-        return _dense(ids)
+            return ids.to_tensor(default_value=self.pad, shape=[None, length])
+        return _dense(ids, self.pad)
 
     def decoder_buffer(self, batch_size):
         """`(B, max_length)`: `start_token_id` then pad ids."""
         start = tf.fill([batch_size, 1], tf.constant(self.start_id, tf.int32))
-        pad = tf.zeros([batch_size, self.max_length - 1], tf.int32)
+        pad = tf.fill([batch_size, self.max_length - 1], tf.constant(self.pad))
         return tf.concat([start, pad], axis=1)
+
+    def decoder_mask(self, batch_size):
+        """`(B, max_length)` bool: only the start position is prompt."""
+        return tf.sequence_mask(tf.ones([batch_size], tf.int32), self.max_length)
 
     @property
     def start_id(self):
@@ -136,26 +158,30 @@ class TextModel:
             rows = ids.nrows()
             cls = tf.fill([rows, 1], tf.constant(specials["cls"], tf.int32))
             sep = tf.fill([rows, 1], tf.constant(specials["sep"], tf.int32))
-            token_ids = _dense(tf.concat([cls, ids, sep], axis=1))
+            token_ids = _dense(tf.concat([cls, ids, sep], axis=1), self.pad)
             return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids)}
-        return {"token_ids": _dense(ids[:, : self.max_length])}
+        return {"token_ids": _dense(ids[:, : self.max_length], self.pad)}
 
     def generation_inputs(self, texts):
-        """Texts -> (other model inputs, token buffer, first index to fill)."""
+        """Texts -> (other model inputs, token buffer, first index to fill,
+        prompt mask: `(B, max_length)` bool, True at the prompt's tokens)."""
         texts = tf.convert_to_tensor(texts, tf.string)
         if self.run.kind == "language_model":
-            buffer = self.prompt_buffer(texts)
-            lengths = tf.reduce_sum(tf.cast(buffer != 0, tf.int32), axis=1)
-            return {}, buffer, tf.reduce_min(lengths)
+            ids = self.prompt_ids(texts)
+            start = tf.cast(tf.reduce_min(ids.row_lengths()), tf.int32)
+            return {}, self._buffer(ids), start, self._mask(ids)
         sources = self.source_ids(texts)
-        buffer = self.decoder_buffer(tf.shape(sources)[0])
-        return {"encoder_token_ids": sources}, buffer, tf.constant(1, tf.int32)
+        rows = tf.shape(sources)[0]
+        buffer = self.decoder_buffer(rows)
+        start = tf.constant(1, tf.int32)
+        return {"encoder_token_ids": sources}, buffer, start, self.decoder_mask(rows)
 
-    def decode(self, tokens, prompt):
-        """Generated tokens -> `{"text", "token_ids"}`; `prompt` the buffer."""
+    def decode(self, tokens, prompt_mask):
+        """Generated tokens -> `{"text", "token_ids"}`; `prompt_mask` marks
+        the prompt's positions."""
         tokens = tf.cast(tokens, tf.int32)
         if self.run.kind == "language_model":
-            new = tf.ragged.boolean_mask(tokens, prompt == 0)
+            new = tf.ragged.boolean_mask(tokens, tf.logical_not(prompt_mask))
             text = self.tokenizer.detokenize(new)
         else:
             text = self.tokenizer.detokenize(tokens[:, 1:])
@@ -189,10 +215,10 @@ class TextModel:
             sampler_obj = self.make_sampler("greedy")
         if seed is not None:
             generation.seed_sampler(sampler_obj, seed)
-        other_inputs, buffer, start = self.generation_inputs(texts)
+        other_inputs, buffer, start, prompt_mask = self.generation_inputs(texts)
         if isinstance(sampler_obj, keras_hub.samplers.BeamSampler):
             # As `generate()` checks: beam search needs equal prompt lengths.
-            lengths = tf.reduce_sum(tf.cast(buffer != 0, tf.int32), axis=1)
+            lengths = tf.reduce_sum(tf.cast(prompt_mask, tf.int32), axis=1)
             tf.debugging.assert_equal(
                 lengths,
                 tf.reduce_min(lengths),
@@ -205,10 +231,12 @@ class TextModel:
         # zero rows): its outputs are the empty buffer.
         tokens = tf.cond(
             tf.shape(buffer)[0] > 0,
-            lambda: tf.cast(step(other_inputs, buffer, start), buffer.dtype),
+            lambda: tf.cast(
+                step(other_inputs, buffer, start, prompt_mask), buffer.dtype
+            ),
             lambda: buffer,
         )
-        return self.decode(tokens, buffer)
+        return self.decode(tokens, prompt_mask)
 
     def make_sampler(self, sampler=None):
         """A fresh keras-hub sampler, `self.sampler` by default."""
@@ -234,7 +262,7 @@ class TextModel:
             inputs = self.classifier_inputs(texts)
             logits = self.model({k: v.numpy() for k, v in inputs.items()})
             return _numpy(self.classify(keras.ops.convert_to_numpy(logits)))
-        other_inputs, buffer, _ = self.generation_inputs(texts)
+        other_inputs, buffer, _, prompt_mask = self.generation_inputs(texts)
         key = self.model.generation_prompt_key
         inputs = {k: v.numpy() for k, v in other_inputs.items()}
         inputs[key] = buffer.numpy()
@@ -249,8 +277,9 @@ class TextModel:
             stop_token_ids=self.stop_token_ids,
             seed=seed,
             jit_compile=False,
+            prompt_mask=prompt_mask.numpy(),
         )
-        return _numpy(self.decode(tf.constant(tokens), buffer))
+        return _numpy(self.decode(tf.constant(tokens), prompt_mask))
 
     def settings(self):
         """The text settings, as recorded with an export."""
@@ -267,12 +296,13 @@ class TextModel:
         }
 
 
-def _dense(ids, min_width=1):
-    """Ragged ids -> 0-padded dense ids at least `min_width` wide (an empty
-    batch, or a batch of empty texts, still gives the model a time step)."""
-    dense = ids.to_tensor(default_value=0)
+def _dense(ids, pad_id=0, min_width=1):
+    """Ragged ids -> dense ids padded with `pad_id`, at least `min_width` wide
+    (an empty batch, or a batch of empty texts, still gives the model a time
+    step)."""
+    dense = ids.to_tensor(default_value=pad_id)
     pad = tf.maximum(min_width - tf.shape(dense)[1], 0)
-    return tf.pad(dense, [[0, 0], [0, pad]])
+    return tf.pad(dense, [[0, 0], [0, pad]], constant_values=pad_id)
 
 
 def _numpy(outputs):

@@ -443,7 +443,10 @@ class TFLiteSpec:
             "tokenizer": None if tokenizer is None else tokenizer.kind,
             "special_ids": None if tokenizer is None else tokenizer.special_ids,
             "label_names": run.label_names,
-            "pad_id": 0,
+            # The id inputs are padded with, and whether the model reads it
+            # as padding (`None`: every id is a real token, GPT-2).
+            "pad_id": 0 if tokenizer is None else tokenizer.special_ids["pad"],
+            "model_pad_id": getattr(self.model, "pad_token_id", 0),
         }
         if self.generative:
             meta["cache"] = [

@@ -83,7 +83,10 @@ def _check_equal(what, expected, actual):
 
 
 def _texts(array):
-    return np.asarray([t.decode("utf-8") if isinstance(t, bytes) else t for t in array])
+    # A byte-level vocabulary (GPT-2) can generate bytes that are not UTF-8.
+    return np.asarray(
+        [t.decode("utf-8", "replace") if isinstance(t, bytes) else t for t in array]
+    )
 
 
 # === SavedModel ===
@@ -103,6 +106,7 @@ def verify_saved_model(run, export_dir, text_model=None, num_examples=4):
     text_ops = run.tokenizer is not None and run.tokenizer.kind in (
         "word_piece",
         "sentence_piece",
+        "keras_hub",
     )
     length = text_model.max_length if text_model else run.default_length()
     x, _ = run.held_out_batch(num_examples, length)
@@ -212,7 +216,9 @@ def tflite_operators(flatbuffer):
     return sorted(used)
 
 
-def tflite_greedy(interpreter, init_inputs, buffer, start, stop_token_ids):
+def tflite_greedy(
+    interpreter, init_inputs, buffer, start, stop_token_ids, prompt_mask=None, pad_id=0
+):
     """Greedy decoding through a TFLite model's `init_cache`/`decode_step`.
 
     The loop an app runs (see `keras_seq.export.tflite`); it gives the tokens
@@ -223,9 +229,13 @@ def tflite_greedy(interpreter, init_inputs, buffer, start, stop_token_ids):
     Args:
         interpreter: an `ai_edge_litert` interpreter of the model.
         init_inputs: the `init_cache` inputs (numpy).
-        buffer: `(B, L)` int32, the prompt (or start id), 0-padded.
+        buffer: `(B, L)` int32, the prompt (or start id), then padding.
         start: the first position to generate (the shortest prompt's length).
         stop_token_ids: ids that end a row.
+        prompt_mask: `(B, L)` bool, True at the prompt's positions (default:
+            ids other than 0).
+        pad_id: the model's pad id, never generated (`None`: every id may
+            be generated, a GPT-2 checkpoint).
 
     Returns:
         `(B, L)` int32 tokens.
@@ -234,7 +244,7 @@ def tflite_greedy(interpreter, init_inputs, buffer, start, stop_token_ids):
     step_inputs = set(interpreter.get_signature_list()["decode_step"]["inputs"])
     cache = interpreter.get_signature_runner("init_cache")(**init_inputs)
     tokens = np.array(buffer, dtype="int32")
-    prompt = tokens != 0
+    prompt = tokens != 0 if prompt_mask is None else np.asarray(prompt_mask, bool)
     for t in range(tokens.shape[1] - 1):
         args = {"token_ids": tokens[:, t : t + 1], **cache}
         if "index" in step_inputs:
@@ -244,7 +254,8 @@ def tflite_greedy(interpreter, init_inputs, buffer, start, stop_token_ids):
         if t + 1 < start:
             continue
         logits = outputs["logits"].astype("float32")
-        logits[:, 0] = -np.inf  # the pad id is never generated
+        if pad_id is not None:
+            logits[:, pad_id] = -np.inf  # the pad id is never generated
         chosen = logits.argmax(axis=-1)
         tokens[:, t + 1] = np.where(prompt[:, t + 1], tokens[:, t + 1], chosen)
     if stop_token_ids:
@@ -332,10 +343,11 @@ def _held_out_logits(spec, num_examples):
 
 
 def _verify_generation(spec, interpreter, quantize):
-    init_inputs, buffer, start, stop, keras_tokens = spec.memo(
+    init_inputs, buffer, start, stop, mask, keras_tokens = spec.memo(
         "generation", lambda: _keras_generation(spec)
     )
-    lite = tflite_greedy(interpreter, init_inputs, buffer, start, stop)
+    pad_id = getattr(spec.model, "pad_token_id", 0)
+    lite = tflite_greedy(interpreter, init_inputs, buffer, start, stop, mask, pad_id)
     agreement = float(np.mean(lite == keras_tokens))
     if quantize == "none":
         _check_equal("TFLite greedy decoding (decode_step)", keras_tokens, lite)
@@ -350,17 +362,19 @@ def _keras_generation(spec):
     texts = (texts * batch)[:batch]
     if run.kind == "language_model":
         buffer = np.asarray(text_model.prompt_buffer(np.asarray(texts)))
+        mask = np.asarray(text_model.prompt_mask(np.asarray(texts)))
         init_inputs = {"token_ids": buffer}
         keras_inputs = {"token_ids": buffer}
-        start = int((buffer != 0).sum(axis=1).min())
+        start = int(mask.sum(axis=1).min())
     else:
         source = np.asarray(text_model.source_ids(np.asarray(texts), length))
         buffer = np.asarray(text_model.decoder_buffer(batch))
+        mask = np.asarray(text_model.decoder_mask(batch))
         init_inputs = {"encoder_token_ids": source}
         keras_inputs = {"encoder_token_ids": source, "decoder_token_ids": buffer}
         start = 1
     stop = list(text_model.stop_token_ids)
     keras_tokens = run.model.generate(
-        keras_inputs, length, stop_token_ids=stop, jit_compile=False
+        keras_inputs, length, stop_token_ids=stop, jit_compile=False, prompt_mask=mask
     )
-    return init_inputs, buffer, start, stop, keras_tokens
+    return init_inputs, buffer, start, stop, mask, keras_tokens

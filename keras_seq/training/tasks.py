@@ -24,8 +24,11 @@ def batch_format(family, task):
     return family.batch_format(task)
 
 
-def compile_model(model, family, task, optimizer, jit_compile=True):
+def compile_model(model, family, task, optimizer, jit_compile=True, pad_id=0):
     """Compiles `model` for `task` with the loss and metrics reported for it.
+
+    `pad_id` is the id padded targets hold (the tokenizer's), which
+    `exact_match` skips.
 
     Token tasks use sample weights from the pipeline (0 at padding), so the
     loss and `accuracy` count real tokens only; whole-sequence targets
@@ -39,7 +42,7 @@ def compile_model(model, family, task, optimizer, jit_compile=True):
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     metrics = []
     if batch_format(family, task) in SEQUENCE_FORMATS:
-        metrics.append(SequenceExactMatch(pad_id=0))
+        metrics.append(SequenceExactMatch(pad_id=pad_id))
     model.compile(
         optimizer=optimizer,
         loss=loss,
@@ -104,16 +107,18 @@ def select_inputs(batches, names):
     return batches.map(select)
 
 
-def pad_to_multiple(batches, multiple, limit=None):
+def pad_to_multiple(batches, multiple, limit=None, pad_id=0):
     """Pads the time axis of every batched tensor up to a multiple of `multiple`.
 
     Batches padded to their longest example take many shapes, and XLA compiles
     the train step once per shape; rounding lengths up keeps that to a few
-    compilations. Padding uses 0 (the pad id, and weight 0 for sample weights).
-    `limit` (the model's positions) caps the rounded length.
+    compilations. Token ids (`x`'s `*token_ids` entries) are padded with
+    `pad_id` (the tokenizer's), everything else with 0: weight 0 for sample
+    weights, False for padding masks. `limit` (the model's positions) caps the
+    rounded length.
     """
 
-    def pad(t):
+    def pad(t, value=0):
         if t.shape.rank is None or t.shape.rank < 2:
             return t
         length = tf.shape(t)[1]
@@ -121,6 +126,16 @@ def pad_to_multiple(batches, multiple, limit=None):
         if limit:
             target = tf.maximum(tf.minimum(target, limit), length)
         paddings = [[0, 0], [0, target - length]] + [[0, 0]] * (t.shape.rank - 2)
-        return tf.pad(t, paddings)
+        return tf.pad(t, paddings, constant_values=tf.cast(value, t.dtype))
 
-    return batches.map(lambda *parts: tf.nest.map_structure(pad, parts))
+    def pad_batch(x, *rest):
+        if isinstance(x, dict):
+            x = {
+                k: pad(v, pad_id if k.endswith("token_ids") else 0)
+                for k, v in x.items()
+            }
+        else:
+            x = pad(x)
+        return (x, *tf.nest.map_structure(pad, rest))
+
+    return batches.map(pad_batch)

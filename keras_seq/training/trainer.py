@@ -30,6 +30,15 @@ kept in `best/` and are the ones saved to `model.keras` and exported;
 `early_stopping=N` stops training after N evaluations without improvement.
 A resume (SIGKILL included) restores the best weights so far too.
 
+`init_from` is a `.keras` / `.weights.h5` file to start from (same model), or
+a pretrained checkpoint (`is_checkpoint`: a keras-hub preset or Hugging Face
+directory, a keras-hub preset name, a `kaggle://` / `hf://` handle): then the
+model is the checkpoint's (`zoo.from_preset`, `model` defaults to its family;
+a BERT classifier gets a new head for the data's classes), the hyperparameters
+are the checkpoint's with `overrides` applied (`preset` is not used), and the
+tokenizer is the checkpoint's (`keras_seq.data.KerasHubTokenizer`, saved in
+`tokenizer/`, so evaluate, generate and export read it like any run's).
+
 `strategy="mirrored"` and `"multi_worker"` (one process per worker, `TF_CONFIG`
 sets the cluster) train with `distributed_loop.fit`; only the chief writes to
 `model_dir`, the other workers write to a temporary directory.
@@ -93,7 +102,7 @@ class TrainError(ValueError):
 class TrainConfig:
     """One training run (the train tool's flags)."""
 
-    model: str = "seq2seq_attention"
+    model: str = "seq2seq_attention"  # None: the init_from checkpoint's family
     preset: str = "tiny"
     overrides: dict = dataclasses.field(default_factory=dict)
     dataset: str = "date_normalization"
@@ -139,6 +148,7 @@ def train(config, log=print):
         keras_seq.training.checkpointer.NonFiniteLossError: the loss became
             NaN or Inf; the last good checkpoint is kept.
     """
+    config = _with_checkpoint_family(config)
     _validate(config)
     try:
         # Before any TF op: multi-worker collectives are set up at startup.
@@ -167,10 +177,21 @@ def _train(config, strategy, out_dir, log):
         raise TrainError(f"--dataset={config.dataset}: {e}") from e
     previous = _previous_run(config)
     reuse = previous is not None and not config.overwrite
-    tokenizer = _tokenizer(config, dataset, previous if reuse else None)
-    # The model's hyperparameters, resolved once: preset, data, overrides.
-    hparams = zoo.preset_config(config.model, config.preset)
-    hparams.update(tasks.data_overrides(hparams, dataset, tokenizer))
+    checkpoint = is_checkpoint(config.init_from)
+    if checkpoint:
+        checkpoint_hparams = _checkpoint_hparams(config)
+        tokenizer = _checkpoint_tokenizer(
+            config, checkpoint_hparams, previous if reuse else None
+        )
+        # The checkpoint's hyperparameters; the data sets the classes only.
+        hparams = dict(checkpoint_hparams)
+        extra = tasks.data_overrides(hparams, dataset, tokenizer)
+        hparams.update({k: v for k, v in extra.items() if k not in CHECKPOINT_FIXED})
+    else:
+        tokenizer = _tokenizer(config, dataset, previous if reuse else None)
+        # The model's hyperparameters, resolved once: preset, data, overrides.
+        hparams = zoo.preset_config(config.model, config.preset)
+        hparams.update(tasks.data_overrides(hparams, dataset, tokenizer))
     hparams.update(config.overrides)
     _check_vocabulary(config, hparams, dataset, tokenizer)
     length = _sequence_length(config, dataset, hparams)
@@ -189,8 +210,11 @@ def _train(config, strategy, out_dir, log):
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     with strategy.scope():
-        model = _build(config, hparams)
-        if config.init_from:
+        if checkpoint:
+            model = _from_checkpoint(config, hparams, checkpoint_hparams)
+        else:
+            model = _build(config, hparams)
+        if config.init_from and not checkpoint:
             _init_from(model, config.init_from)
         optimizer = keras.optimizers.Adam(
             make_schedule(
@@ -199,7 +223,12 @@ def _train(config, strategy, out_dir, log):
             clipnorm=config.clipnorm,
         )
         tasks.compile_model(
-            model, config.model, dataset.task, optimizer, jit_compile=config.jit_compile
+            model,
+            config.model,
+            dataset.task,
+            optimizer,
+            jit_compile=config.jit_compile,
+            pad_id=_pad_id(tokenizer),
         )
         optimizer.build(model.trainable_variables)
     train_batches = tasks.select_inputs(
@@ -211,6 +240,7 @@ def _train(config, strategy, out_dir, log):
             train_batches,
             PAD_MULTIPLE,
             limit=tasks.max_sequence_length(config.model, hparams),
+            pad_id=_pad_id(tokenizer),
         )
     start = 0
     if not fresh:
@@ -423,8 +453,22 @@ def _validate(config):
         bad("gradient_stats_every", "must be >= 0 (0: off)")
     if config.gradient_stats_every and config.strategy != "default":
         bad("gradient_stats_every", "needs --strategy=default")
-    if config.init_from and not os.path.isfile(config.init_from):
-        bad("init_from", "no such file")
+    if (
+        config.init_from
+        and not os.path.isfile(config.init_from)
+        and not is_checkpoint(config.init_from)
+    ):
+        bad(
+            "init_from",
+            "no such file (nor a checkpoint directory with a config.json, a "
+            "keras-hub preset name, or a kaggle:// / hf:// handle)",
+        )
+    if is_checkpoint(config.init_from) and config.tokenizer != "auto":
+        bad(
+            "tokenizer",
+            "a pretrained checkpoint (--init_from) brings its own tokenizer; "
+            "leave --tokenizer=auto",
+        )
     try:
         run_dir.check_writable(config.model_dir)
     except run_dir.RunDirError as e:
@@ -740,6 +784,95 @@ def _tpu_strategy():
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"no TPU could be reached ({first})") from e
     return tf.distribute.TPUStrategy(resolver)
+
+
+# Hyperparameters a checkpoint fixes (the data does not change them).
+CHECKPOINT_FIXED = ("vocabulary_size", "start_token_id", "end_token_id")
+WEIGHT_SUFFIXES = (".keras", ".h5")
+
+
+def is_checkpoint(init_from):
+    """Whether `init_from` names a pretrained checkpoint, not a weights file.
+
+    A checkpoint is a directory (it must hold `config.json`), a `kaggle://` or
+    `hf://` handle, or a bare keras-hub preset name (`"gpt2_base_en"`: no
+    path separator, no `.keras` / `.h5` suffix, not a file).
+    """
+    if not init_from:
+        return False
+    init_from = os.fspath(init_from)
+    if os.path.isfile(init_from):
+        return False
+    if os.path.isdir(init_from) or "://" in init_from:
+        return True
+    return os.sep not in init_from and not init_from.endswith(WEIGHT_SUFFIXES)
+
+
+def _with_checkpoint_family(config):
+    """`config` with `model` set to the checkpoint's family when it is None;
+    `TrainError` when it names another family than the checkpoint's."""
+    if not is_checkpoint(config.init_from):
+        if config.model is None:
+            raise TrainError("--model is required (no --init_from checkpoint).")
+        return config
+    family, _ = _checkpoint_family(config)
+    if config.model is None:
+        return dataclasses.replace(config, model=family)
+    if config.model != family:
+        raise TrainError(
+            f"--init_from={config.init_from}: a {family} checkpoint; it "
+            f"fine-tunes as --model={family}, not --model={config.model}."
+        )
+    return config
+
+
+def _checkpoint_family(config):
+    try:
+        return zoo.preset_hyperparameters(config.init_from)
+    except ValueError as e:
+        raise TrainError(f"--init_from={config.init_from}: {e}") from e
+
+
+def _checkpoint_hparams(config):
+    _, hparams = _checkpoint_family(config)
+    return hparams
+
+
+def _checkpoint_tokenizer(config, hparams, previous):
+    """The checkpoint's tokenizer (`KerasHubTokenizer`), the saved one on a
+    resume; its start / end ids are the model's where it has them (a T5
+    checkpoint's decoder starts from the pad id 0)."""
+    if previous is not None and previous.get("init_from") == config.init_from:
+        saved = run_dir.load_tokenizer(config.model_dir)
+        if saved is not None:
+            return saved
+    try:
+        layer = zoo.tokenizer_from_preset(config.init_from)
+        specials = {
+            ours: hparams[key]
+            for key, ours in (("start_token_id", "bos"), ("end_token_id", "eos"))
+            if hparams.get(key) is not None
+        }
+        return seq_data.KerasHubTokenizer(layer, **specials)
+    except (ValueError, seq_data.DataError) as e:
+        raise TrainError(f"--init_from={config.init_from}: {e}") from e
+
+
+def _from_checkpoint(config, hparams, checkpoint_hparams):
+    """The checkpoint's model with `hparams`' changes (a classifier head, ...)."""
+    changes = {k: v for k, v in hparams.items() if checkpoint_hparams.get(k) != v}
+    try:
+        return zoo.from_preset(config.init_from, **changes)
+    except (ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrainError(f"--init_from={config.init_from}: {first}") from e
+
+
+def _pad_id(tokenizer):
+    """The id batches are padded with: the tokenizer's pad id, else 0."""
+    if tokenizer is None:
+        return 0
+    return int(tokenizer.special_ids["pad"])
 
 
 def _init_from(model, path):

@@ -92,6 +92,23 @@ def _hparams(source, family, fmt, config, overrides):
     return hparams
 
 
+def preset_hyperparameters(source, **overrides):
+    """`(family, hyperparameters)` of a checkpoint, without loading weights.
+
+    `family` is the zoo family's name (`"gpt"`, `"bert"` or `"t5"`); the
+    hyperparameters are what `from_preset(source, **overrides)` builds (the
+    checkpoint's config with `overrides` applied). Reads `config.json` only.
+
+    Raises:
+        ValueError: as `from_preset`, for the config and the overrides.
+    """
+    source = Source(source)
+    fmt = source.format()
+    config = source.json("config.json")
+    family = _family_of_config(source, config, fmt)
+    return family.ZOO_NAME, _hparams(source, family, fmt, config, overrides)
+
+
 def from_preset(source, **overrides):
     """Builds a zoo model from a checkpoint (see the module docstring).
 
@@ -265,4 +282,10 @@ def save_preset(
                 tokenizer.save_to_preset(tmp)
 
 
-__all__ = ["FORMATS", "from_preset", "save_preset", "tokenizer_from_preset"]
+__all__ = [
+    "FORMATS",
+    "from_preset",
+    "preset_hyperparameters",
+    "save_preset",
+    "tokenizer_from_preset",
+]
