@@ -118,6 +118,9 @@ class KerasHubTokenizer(Tokenizer):
         return tf.cast(_as_tensor(ids, tf.int32), tf.int32)
 
     def _join(self, ids):
+        # A model's vocabulary can be larger than its tokenizer's (T5 pads
+        # it to a multiple of 128): ids past the tokenizer's have no text.
+        ids = tf.ragged.boolean_mask(ids, ids < self.vocabulary_size)
         return _as_tensor(self.layer.detokenize(ids), tf.string)
 
     def _drop_ids(self):

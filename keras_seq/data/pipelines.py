@@ -232,7 +232,9 @@ def _with_lengths(example):
 def _padding_values(element_spec, pad_id):
     """`padded_batch` values: `pad_id` for token ids, 0 / False elsewhere."""
     return {
-        key: tf.constant(pad_id if key.endswith("token_ids") else 0, spec.dtype)
+        key: tf.constant(pad_id, spec.dtype)
+        if key.endswith("token_ids")
+        else tf.zeros([], spec.dtype)
         for key, spec in element_spec.items()
     }
 

@@ -168,6 +168,9 @@ def train(config, log=print):
 def _train(config, strategy, out_dir, log):
     """`train` on this process, writing to `out_dir` (`model_dir` unless this
     is a non-chief worker)."""
+    # First: in eager mode `tf.random.set_seed` drops kernel-owned resources,
+    # such as the SentencePiece model of a tokenizer made before it.
+    keras.utils.set_random_seed(config.seed)
     try:
         dataset = seq_data.load_dataset(
             config.dataset, config.data_dir, **_dataset_options(config)
@@ -185,7 +188,9 @@ def _train(config, strategy, out_dir, log):
         )
         # The checkpoint's hyperparameters; the data sets the classes only.
         hparams = dict(checkpoint_hparams)
-        extra = tasks.data_overrides(hparams, dataset, tokenizer)
+        # Keys the family's presets have (num_classes) count, too.
+        known = {**zoo.preset_config(config.model, config.preset), **hparams}
+        extra = tasks.data_overrides(known, dataset, tokenizer)
         hparams.update({k: v for k, v in extra.items() if k not in CHECKPOINT_FIXED})
     else:
         tokenizer = _tokenizer(config, dataset, previous if reuse else None)
@@ -206,7 +211,6 @@ def _train(config, strategy, out_dir, log):
     }
     fresh = not reuse or _check_resume(config, previous, record)
 
-    keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     with strategy.scope():
