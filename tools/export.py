@@ -12,8 +12,14 @@ Layout under `--output` (default `<model_dir>/export`):
     tflite/model.tflite     float32, fixed batch and length, builtin ops only
     tflite_<quantize>/      float16 | dynamic | int8 variants
 
+A pretrained checkpoint exports straight away with --preset=SOURCE (a keras-hub
+preset or Hugging Face directory, a preset name or handle; --output is then
+required): the model and the checkpoint's tokenizer, verified on built-in probe
+texts.
+
 Example:
     keras-seq-export --model_dir=runs/char --format=both --quantize=none,int8
+    keras-seq-export --preset=./gpt2_dir --output=exports/gpt2 --format=both
 """
 
 import json
@@ -31,6 +37,13 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 SAMPLERS = ("greedy", "top_k", "top_p", "beam")
 
 flags.DEFINE_string("model_dir", None, "A keras-seq-train model directory.")
+flags.DEFINE_string(
+    "preset",
+    None,
+    "Export a pretrained checkpoint instead of a model directory: a keras-hub "
+    "preset or Hugging Face directory (gpt2, bert, t5), a keras-hub preset name "
+    "or a kaggle:// / hf:// handle (those need the network).",
+)
 flags.DEFINE_enum("format", "saved_model", FORMATS, "What to export.")
 flags.DEFINE_string("output", None, "Output directory (default <model_dir>/export).")
 flags.DEFINE_integer(
@@ -68,8 +81,9 @@ def _check_request(output, version):
     from keras_seq.training import run_dir
 
     try:
-        run_dir.read_config(FLAGS.model_dir)
-        run_dir.check_model(FLAGS.model_dir)
+        if not FLAGS.preset:
+            run_dir.read_config(FLAGS.model_dir)
+            run_dir.check_model(FLAGS.model_dir)
         run_dir.check_writable(output, "output")
     except run_dir.RunDirError as e:
         flag_utils.fail(PROGRAM, str(e))
@@ -123,8 +137,12 @@ def main(argv):
     if len(argv) > 1:
         flag_utils.fail(PROGRAM, f"unexpected arguments {argv[1:]}")
     flag_utils.import_user_modules(PROGRAM, FLAGS.module)
-    if not FLAGS.model_dir:
-        flag_utils.fail(PROGRAM, "--model_dir is required.")
+    if not FLAGS.model_dir and not FLAGS.preset:
+        flag_utils.fail(PROGRAM, "--model_dir is required (or --preset=SOURCE).")
+    if FLAGS.model_dir and FLAGS.preset:
+        flag_utils.fail(PROGRAM, "give --model_dir or --preset, not both.")
+    if FLAGS.preset and not FLAGS.output:
+        flag_utils.fail(PROGRAM, "--preset needs --output (where to write).")
     from keras_seq.training import run_dir
 
     output = FLAGS.output or run_dir.path(FLAGS.model_dir, run_dir.EXPORT)
@@ -139,7 +157,12 @@ def main(argv):
 
     summary = {}
     try:
-        run = load_run(FLAGS.model_dir)
+        if FLAGS.preset:
+            from keras_seq.export.preset_run import load_preset
+
+            run = load_preset(FLAGS.preset)
+        else:
+            run = load_run(FLAGS.model_dir)
         if FLAGS.format in ("saved_model", "both"):
             report = export_saved_model(
                 run,

@@ -56,12 +56,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_seq.data import save_tokenizer
 from keras_seq.export import verify
 from keras_seq.export.atomic import atomic_directory, check_writable
 from keras_seq.export.fused_lstm import fused_lstm_layers
 from keras_seq.export.model_dir import ExportError, input_specs
 from keras_seq.export.text import TextModel
-from keras_seq.training import run_dir
 from keras_seq.version import __version__
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -160,10 +160,9 @@ def export_tflite(
             with atomic_directory(targets[q], overwrite) as out:
                 shutil.move(files[q], os.path.join(out, "model.tflite"))
                 if run.tokenizer is not None:
-                    shutil.copytree(
-                        run_dir.path(run.model_dir, run_dir.TOKENIZER),
-                        os.path.join(out, "tokenizer"),
-                    )
+                    # Written from the tokenizer: a checkpoint (--preset)
+                    # has no run directory to copy it from.
+                    save_tokenizer(run.tokenizer, os.path.join(out, "tokenizer"))
                 metadata = spec.metadata(q)
                 metadata["signature_defs"] = _signature_defs(out)
                 report = {"path": targets[q], "quantize": q}
