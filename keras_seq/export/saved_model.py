@@ -6,8 +6,9 @@ these signatures:
 
 - `serving_default` (also the `serve` function): the model on token ids, the
   model's input dict (`token_ids`, or `encoder_token_ids` and
-  `decoder_token_ids`, ...; `(batch, length)` int32, pad id 0, any batch and
-  length) -> `{"logits": ...}` (`{"outputs": ...}` for a regression model).
+  `decoder_token_ids`, ...; `(batch, length)` int32, padded with the
+  tokenizer's pad id, any batch and length) -> `{"logits": ...}`
+  (`{"outputs": ...}` for a regression model).
 - `serve_text` (text models): `text` `(batch,)` string ->
   for a language model the greedy continuation of each prompt, for a seq2seq
   model the greedy decoding of each source (`{"text", "token_ids"}`); for a

@@ -16,7 +16,8 @@ result is the same (`keras_seq.export.fused_lstm`; each report's
 `lstm_paths` says which path every LSTM took), the other recurrent layers
 unroll. Signatures:
 
-- `logits`: the model's inputs, each `(B, L)` int32 (pad 0) ->
+- `logits`: the model's inputs, each `(B, L)` int32 (padded with the
+  metadata's `pad_id`) ->
   `{"logits": (B, L, V)}` (`(B, C)` for a classifier).
 - generative models only:
   - `init_cache`: `{"token_ids": (B, L)}` for a language model (only its
@@ -31,8 +32,10 @@ unroll. Signatures:
   Greedy decoding in an app: fill a `(B, L)` buffer with the prompt
   (language model) or the start id (seq2seq), call `init_cache`, then for
   `t = 0 ... L - 2` call `decode_step` on `buffer[:, t]` at index `t`, and
-  where position `t + 1` is not prompt, write the arg-max of the logits
-  (never id 0, the pad id); stop a row at `</s>`.
+  where position `t + 1` is not prompt (keep the prompt's mask: a GPT-2
+  checkpoint's pad id is a real token), write the arg-max of the logits
+  (never the model's pad id, `model_pad_id` in the metadata, when it has
+  one); stop a row at `</s>`.
   `keras_seq.export.verify.tflite_greedy` is that loop.
 
 Conversion runs in a fresh process (`tflite_convert.py`: the converter leaks
