@@ -250,4 +250,10 @@ def test_init_from_rules_and_errors(tmp_path):
         train(TrainConfig(model="bert", init_from=str(empty), **base))
     with pytest.raises(TrainError, match="--tokenizer.*brings its own tokenizer"):
         train(TrainConfig(model=None, init_from=str(empty), tokenizer="char", **base))
+    with pytest.raises(TrainError, match=r"unknown override\(s\) \['depth'\]"):
+        train(
+            TrainConfig(
+                model=None, init_from=str(empty), overrides={"depth": 2}, **base
+            )
+        )
     assert not os.path.exists(tmp_path / "run")

@@ -410,13 +410,21 @@ def _validate(config):
 
     if config.model not in zoo.list_models():
         bad("model", f"unknown model; known models: {zoo.list_models()}")
-    try:
-        preset = zoo.preset_config(config.model, config.preset)
-        zoo.preset_config(config.model, config.preset, **config.overrides)
-    except ValueError as e:
-        raise TrainError(str(e)) from e
+    if is_checkpoint(config.init_from):
+        # The checkpoint's hyperparameters are what overrides replace.
+        try:
+            _, preset = zoo.preset_hyperparameters(config.init_from)
+            zoo.preset_hyperparameters(config.init_from, **config.overrides)
+        except ValueError as e:
+            raise TrainError(f"--init_from={config.init_from}: {e}") from e
+    else:
+        try:
+            preset = zoo.preset_config(config.model, config.preset)
+            zoo.preset_config(config.model, config.preset, **config.overrides)
+        except ValueError as e:
+            raise TrainError(str(e)) from e
     for key, value in config.overrides.items():
-        why = _type_mismatch(preset[key], value)
+        why = _type_mismatch(preset.get(key), value)
         if why:
             raise TrainError(
                 f"--override={key}={value!r}: {why} ({config.model} preset "
