@@ -36,8 +36,10 @@ A family only implements a small contract:
 `use_cache=False` recomputes the full model on the whole prefix at every step:
 the reference the cached loop must match.
 
-The pad id 0 is never generated (its logit is set to -1e9), so generated and
-padded positions stay distinguishable. Generation with keras-hub samplers
+The model's pad id (`pad_token_id`, 0 by default) is never generated (its
+logit is set to -1e9), so generated and padded positions stay
+distinguishable; a model without one (`pad_token_id=None`, a GPT-2
+checkpoint) takes an explicit `prompt_mask` instead. Generation with keras-hub samplers
 follows `keras_hub.models.CausalLM.generate`.
 """
 

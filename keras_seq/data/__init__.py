@@ -27,9 +27,11 @@ Datasets (`load_dataset(spec)`, a `SeqDataset` with a `task`):
 | `tfds:NAME`           | by adapter     | label names              |
 
 The model-input convention (what the zoo consumes) is a dict of tensors named
-as the zoo models' inputs (keras-hub's names); pad id 0, so models derive
-masks as `ids != 0` (`make_batches(..., padding_masks=True)` adds them to x
-as bool `padding_mask` / `encoder_padding_mask` / `decoder_padding_mask`):
+as the zoo models' inputs (keras-hub's names), padded with the tokenizer's pad
+id (0 for our vocabularies; models derive their masks from it, a GPT-2
+checkpoint reads no id as padding); `make_batches(..., padding_masks=True)`
+adds the masks to x as bool `padding_mask` / `encoder_padding_mask` /
+`decoder_padding_mask`, made from the examples' lengths:
 
 - `char_rnn`, `gpt` (causal LM; also per-step tagging): x = `{"token_ids"}`
   (B, T) int32; y = next-token ids (B, T); sample_weight (B, T).
