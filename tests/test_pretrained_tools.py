@@ -135,7 +135,7 @@ def test_fine_tuned_gpt2_exports_saved_model_and_tflite(gpt2_run, tmp_path):
     # model's tokens and text (prompts of different lengths, padded with "!").
     report = export_saved_model(run, tmp_path / "serving", max_length=12)
     assert report["serving_default_max_diff"] < 1e-4
-    assert len(report["serve_text_examples"]) == 4
+    assert len(report["serve_text_examples"]) >= 2  # the held-out lines
     assert "serve_text" in report["signatures"]
     (lite,) = export_tflite(run, tmp_path / "lite", batch_size=2, max_length=12)
     assert lite["greedy_token_agreement"] == 1.0
@@ -172,7 +172,7 @@ def test_bert_checkpoint_fine_tunes_a_classifier_and_serves_labels(tmp_path):
         for i in range(24)
     ]
     data = tmp_path / "reviews.csv"
-    data.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
     model_dir = tmp_path / "run"
     train(
         TrainConfig(
