@@ -58,6 +58,7 @@ import keras
 from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerEncoderBlock
+from zoo import activations
 from zoo.base import ZooModel, check_divisible, check_positive_int, check_rate
 
 PRESETS = {
@@ -111,19 +112,8 @@ FACTS = dict(
 LAYER_NORM_EPSILON = 1e-12
 
 
-@keras.saving.register_keras_serializable(package="keras_seq_zoo")
-def gelu_approximate(x):
-    """GELU, tanh approximation: the activation of the original BERT code."""
-    return keras.activations.gelu(x, approximate=True)
-
-
-def gelu_exact(x):
-    """GELU, exact: x Phi(x) (Hugging Face BERT's `hidden_act="gelu"`)."""
-    return keras.activations.gelu(x, approximate=False)
-
-
-# The encoder activations a checkpoint may name.
-ACTIVATIONS = {"gelu_approximate": gelu_approximate, "gelu": gelu_exact}
+# The encoder activations a checkpoint may name (`zoo.activations`).
+ACTIVATIONS = ("gelu_approximate", "gelu")
 
 
 def _initializer():
@@ -197,11 +187,7 @@ class Bert(ZooModel):
         layer_norm_epsilon=LAYER_NORM_EPSILON,
         **kwargs,
     ):
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Bert: activation must be one of {sorted(ACTIVATIONS)}, got "
-                f"{activation!r}."
-            )
+        activation_fn = activations.get("Bert", activation, ACTIVATIONS)
         _check_hparams(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
@@ -245,7 +231,7 @@ class Bert(ZooModel):
                 num_heads,
                 dff,
                 dropout=dropout,
-                activation=ACTIVATIONS[activation],
+                activation=activation_fn,
                 layer_norm_epsilon=layer_norm_epsilon,
                 kernel_initializer=_initializer(),
                 name=f"transformer_layer_{i}",

@@ -1,16 +1,24 @@
 """`DecoderStack`: cached decoding through a stack of Transformer decoder layers.
 
 The one decoder-stack loop and cache structure of the zoo's Transformers
-(`gpt`, `transformer`, `t5`). The cache of a stack is a tuple with one tensor
-per layer, `(batch, 2, length, num_heads, depth)`: the layer's keys
+(`gpt`, `transformer`, `t5`, and users' families built from
+`keras_seq.layers.TransformerDecoderBlock`). The cache of a stack holds one
+tensor per layer, `(batch, 2, length, num_heads, depth)`: the layer's keys
 (`[:, 0]`) and values (`[:, 1]`), the layout of
-`keras_seq.layers.MultiHeadAttention`'s cache. keras-hub's samplers carry such
-a tuple through their loop (beam search reorders its batch axis), and TFLite
-takes each as one tensor of rank 5 (its `STRIDED_SLICE` kernel stops at 5).
+`keras_seq.layers.MultiHeadAttention`'s cache. keras-hub's samplers carry it
+through their loop (beam search reorders its batch axis), and TFLite takes
+each as one tensor of rank 5 (its `STRIDED_SLICE` kernel stops at 5).
 
-Self-attention caches start at zero (`self_attention_caches`); the
-cross-attention caches of an encoder-decoder hold the encoder output's keys
-and values, computed once before decoding (`cross_attention_caches`).
+- Decoder-only (`initial_cache(batch_size, max_length)`): the cache is the
+  tuple of self-attention caches, starting at zero.
+- Encoder-decoder (`initial_cache(..., encoder_output=e,
+  encoder_padding_mask=m)`): a dict of `"self_attention"` (that tuple),
+  `"cross_attention"` (a tuple of the keys and values of `e` for every
+  layer's cross-attention, computed once before decoding) and
+  `"encoder_padding_mask"` (`(batch, S)` int32, 1 at real encoder tokens).
+
+Calling the stack runs new positions through every layer with its caches and
+returns the outputs and the updated cache, of the same structure.
 
 Example:
 
@@ -23,23 +31,22 @@ Example:
     >>> for block in blocks:
     ...     full = block(full)
     >>> stack = DecoderStack(blocks)
-    >>> caches = stack.self_attention_caches(batch_size=1, max_length=3)
-    >>> def step(block, x, cache, cross_cache, index):
-    ...     return block(x, self_attention_cache=cache,
-    ...                  self_attention_cache_update_index=index)
-    >>> out, caches = stack(y, caches, step, index=0)
-    >>> bool(np.allclose(out, full, atol=1e-5)), len(caches), caches[0].shape
+    >>> cache = stack.initial_cache(batch_size=1, max_length=3)
+    >>> out, cache = stack(y, cache, index=0)
+    >>> bool(np.allclose(out, full, atol=1e-5)), len(cache), cache[0].shape
     (True, 2, TensorShape([1, 2, 3, 4, 4]))
 """
+
+from keras import ops
 
 
 class DecoderStack:
     """The decoder layers of a model, run with one key/value cache each.
 
     Args:
-        layers: the decoder layers, in order. Each has a `self_attention` (a
-            `keras_seq.layers.MultiHeadAttention`) and, in an
-            encoder-decoder, a `cross_attention`.
+        layers: the decoder layers, in order: `TransformerDecoderBlock`s (or
+            layers with its call signature and its `self_attention` and, in an
+            encoder-decoder, `cross_attention`).
     """
 
     def __init__(self, layers):
@@ -59,30 +66,69 @@ class DecoderStack:
             layer.cross_attention.key_value_cache(memory) for layer in self.layers
         )
 
-    def __call__(self, x, caches, call_layer, cross_attention_caches=None, **kwargs):
-        """Runs `x` through every layer with its caches.
+    def initial_cache(
+        self, batch_size, max_length, encoder_output=None, encoder_padding_mask=None
+    ):
+        """The cache before decoding (see the module docstring).
 
         Args:
-            x: `(batch, n, d)`, the new positions.
-            caches: the tuple of self-attention caches, one per layer.
-            call_layer: `call_layer(layer, x, cache, cross_cache, **kwargs)
-                -> (x, cache)`, one layer's cached call (the family's
-                layer signature).
-            cross_attention_caches: optional tuple, one per layer.
-            **kwargs: passed to every `call_layer` (e.g. `index`).
+            batch_size: int or scalar tensor.
+            max_length: int or scalar tensor, the decoder positions to cache.
+            encoder_output: optional `(batch, S, d)`, the encoder's output
+                (encoder-decoders).
+            encoder_padding_mask: optional `(batch, S)`, true at real encoder
+                tokens (default: all are real).
+        """
+        caches = self.self_attention_caches(batch_size, max_length)
+        if encoder_output is None:
+            return caches
+        if encoder_padding_mask is None:
+            encoder_padding_mask = ops.ones(ops.shape(encoder_output)[:2], "int32")
+        return {
+            "self_attention": caches,
+            "cross_attention": self.cross_attention_caches(encoder_output),
+            "encoder_padding_mask": ops.cast(encoder_padding_mask, "int32"),
+        }
+
+    def __call__(self, x, cache, index, self_attention_bias=None):
+        """Runs new positions through every layer with its caches.
+
+        Args:
+            x: `(batch, n, d)`, the inputs at positions `index ... index + n - 1`.
+            cache: the stack's cache, as `initial_cache` made it.
+            index: int or int scalar tensor, the position of `x[:, 0]` (where
+                the new keys and values are written).
+            self_attention_bias: optional, added to every self-attention's
+                logits (e.g. T5's relative position bias).
 
         Returns:
-            `(x, caches)`: the output and the tuple of updated caches.
+            `(outputs, cache)`: `(batch, n, d)` and the updated cache.
         """
+        encoder_decoder = isinstance(cache, dict)
+        caches = cache["self_attention"] if encoder_decoder else cache
         if len(caches) != len(self.layers):
             raise ValueError(
                 f"DecoderStack: {len(self.layers)} layers, got {len(caches)} caches."
             )
-        crosses = cross_attention_caches or (None,) * len(self.layers)
+        crosses = (None,) * len(self.layers)
+        kwargs = {}
+        if encoder_decoder:
+            crosses = cache["cross_attention"]
+            kwargs["encoder_padding_mask"] = cache["encoder_padding_mask"]
         updated = []
-        for layer, cache, cross in zip(self.layers, caches, crosses):
-            x, cache = call_layer(layer, x, cache, cross, **kwargs)
-            updated.append(cache)
+        for layer, layer_cache, cross in zip(self.layers, caches, crosses):
+            outputs = layer(
+                x,
+                self_attention_bias=self_attention_bias,
+                self_attention_cache=layer_cache,
+                self_attention_cache_update_index=index,
+                cross_attention_cache=cross,
+                **kwargs,
+            )
+            x, layer_cache = outputs[0], outputs[1]
+            updated.append(layer_cache)
+        if encoder_decoder:
+            return x, {**cache, "self_attention": tuple(updated)}
         return x, tuple(updated)
 
 

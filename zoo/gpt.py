@@ -46,6 +46,7 @@ import keras
 from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerDecoderBlock
+from zoo.activations import gelu_approximate
 from zoo.base import ZooModel, check_divisible
 from zoo.decoder_stack import DecoderStack
 from zoo.generation import GenerationMixin
@@ -135,15 +136,6 @@ PRESETS["gpt3_2.7b"] = _gpt2(32, 2560, 32, 2048)
 PRESETS["gpt3_6.7b"] = _gpt2(32, 4096, 32, 2048)
 PRESETS["gpt3_13b"] = _gpt2(40, 5120, 40, 2048)
 PRESETS["gpt3_175b"] = _gpt2(96, 12288, 96, 2048)
-
-
-@keras.saving.register_keras_serializable(package="keras_seq_zoo")
-def gelu_approximate(x):
-    """GELU, tanh approximation (as in GPT and GPT-2):
-
-    0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
-    """
-    return keras.activations.gelu(x, approximate=True)
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
@@ -274,20 +266,16 @@ class GPT(GenerationMixin, ZooModel):
         """Zero key/value caches: a tuple of `(B, 2, L, num_heads, depth)`."""
         token_ids = inputs["token_ids"]
         batch_size, max_length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        return self.decoder_stack.self_attention_caches(batch_size, max_length)
+        return self.decoder_stack.initial_cache(batch_size, max_length)
 
     def call_with_cache(self, token_ids, cache, index):
         """Feeds tokens at positions `index ...`; returns (logits, cache)."""
         x = self.token_embedding(token_ids)
         x = self.position_embedding(x, start_index=index)
-        x, cache = self.decoder_stack(x, cache, _decoder_step, index=index)
+        x, cache = self.decoder_stack(x, cache, index)
         if self.layer_norm is not None:
             x = self.layer_norm(x)
         return self.token_embedding(x, reverse=True), cache
-
-
-def _decoder_step(block, x, cache, cross_cache, index):
-    return block(x, self_attention_cache=cache, self_attention_cache_update_index=index)
 
 
 def build_model(**hparams):

@@ -64,10 +64,12 @@ import keras
 from keras import ops
 
 from keras_seq.layers import (
-    MultiHeadAttention,
     RelativePositionBias,
     RMSNormalization,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
 )
+from zoo import activations
 from zoo.base import ZooModel, check_divisible, check_positive_int, check_rate
 from zoo.decoder_stack import DecoderStack
 from zoo.generation import GenerationMixin
@@ -138,124 +140,12 @@ def _normal(stddev):
     return keras.initializers.RandomNormal(stddev=stddev)
 
 
-class _T5Layer:
-    """The Keras layers of one T5 encoder or decoder layer, and how they chain.
-
-    A plain Python object, not a Keras layer: its layers belong to the model
-    (named `{prefix}_...`), and `__call__` is used both to build the model's
-    graph and by the cached decoding step, so the two run the same code.
-    """
-
-    def __init__(self, prefix, is_decoder, hparams):
-        d = hparams["d_model"]
-        h = hparams["num_heads"]
-        dff = hparams["dff"]
-        dropout = hparams["dropout"]
-        epsilon = hparams["layer_norm_epsilon"]
-        self.is_decoder = is_decoder
-        self.use_gated_activation = hparams["use_gated_activation"]
-
-        def norm(name):
-            return RMSNormalization(epsilon=epsilon, name=f"{prefix}_{name}")
-
-        def attention(name):
-            # T5 initializes W^Q with stddev (d * d_head)^-1/2 and leaves the
-            # logits unscaled; with our 1/sqrt(d_head) the same start is d^-1/2.
-            return MultiHeadAttention(
-                d,
-                h,
-                dropout=dropout,
-                use_bias=False,
-                kernel_initializer=_normal(d**-0.5),
-                name=f"{prefix}_{name}",
-            )
-
-        def drop(name):
-            return keras.layers.Dropout(dropout, name=f"{prefix}_{name}")
-
-        self.self_attention_layer_norm = norm("self_attention_layer_norm")
-        self.self_attention = attention("self_attention")
-        self.self_attention_dropout = drop("self_attention_dropout")
-        if is_decoder:
-            self.cross_attention_layer_norm = norm("cross_attention_layer_norm")
-            self.cross_attention = attention("cross_attention")
-            self.cross_attention_dropout = drop("cross_attention_dropout")
-        self.feed_forward_layer_norm = norm("feed_forward_layer_norm")
-        self.feed_forward_input = keras.layers.Dense(
-            dff,
-            activation=_activation(hparams["activation"]),
-            use_bias=False,
-            kernel_initializer=_normal(d**-0.5),
-            name=f"{prefix}_feed_forward_input",
-        )
-        if self.use_gated_activation:
-            # T5 v1.1: FFN(x) = (act(x W_1) * (x W_gate)) W_2.
-            self.feed_forward_gate = keras.layers.Dense(
-                dff,
-                use_bias=False,
-                kernel_initializer=_normal(d**-0.5),
-                name=f"{prefix}_feed_forward_gate",
-            )
-        self.feed_forward_output = keras.layers.Dense(
-            d,
-            use_bias=False,
-            kernel_initializer=_normal(dff**-0.5),
-            name=f"{prefix}_feed_forward_output",
-        )
-        self.feed_forward_dropout = drop("feed_forward_dropout")
-
-    def __call__(
-        self,
-        x,
-        self_attention_mask,
-        position_bias,
-        encoder_output=None,
-        cross_attention_mask=None,
-        self_attention_cache=None,
-        cache_index=None,
-        cross_attention_cache=None,
-    ):
-        """Returns `x`, and the updated self-attention cache if one is given."""
-        # x = x + Dropout(SelfAttention(RMSNorm(x)) with bias b[h, bucket(j-i)])
-        y = self.self_attention_layer_norm(x)
-        y = self.self_attention(
-            y,
-            y,
-            y,
-            mask=self_attention_mask,
-            attention_bias=position_bias,
-            use_causal_mask=self.is_decoder,
-            cache=self_attention_cache,
-            cache_update_index=cache_index,
-        )
-        if self_attention_cache is not None:
-            y, self_attention_cache = y
-        x = x + self.self_attention_dropout(y)
-        if self.is_decoder:
-            # x = x + Dropout(CrossAttention(RMSNorm(x), encoder output))
-            y = self.cross_attention_layer_norm(x)
-            if cross_attention_cache is None:
-                y = self.cross_attention(
-                    y, encoder_output, encoder_output, mask=cross_attention_mask
-                )
-            else:
-                # Keys and values come from the cache; k, v are not read.
-                y, _ = self.cross_attention(
-                    y, y, y, mask=cross_attention_mask, cache=cross_attention_cache
-                )
-            x = x + self.cross_attention_dropout(y)
-        # x = x + Dropout(W_2 Dropout(relu(W_1 RMSNorm(x))))
-        # (v1.1: act(W_1 RMSNorm(x)) * W_gate RMSNorm(x) inside the dropout)
-        y = self.feed_forward_layer_norm(x)
-        if self.use_gated_activation:
-            y = self.feed_forward_input(y) * self.feed_forward_gate(y)
-        else:
-            y = self.feed_forward_input(y)
-        y = self.feed_forward_output(self.feed_forward_dropout(y))
-        x = x + self.feed_forward_dropout(y)
-        if self_attention_cache is not None:
-            return x, self_attention_cache
-        return x
+def _fan_in_normal():
+    """N(0, 1 / fan_in): T5's `d^-1/2` for the projections of the model width
+    and `d_ff^-1/2` for the feed-forward output. (T5 initializes `W^Q` with
+    `(d * d_head)^-1/2` and leaves the logits unscaled; with our
+    `1/sqrt(d_head)` the same start is `d^-1/2`.)"""
+    return keras.initializers.VarianceScaling(1.0, "fan_in", "untruncated_normal")
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
@@ -360,11 +250,29 @@ class T5(GenerationMixin, ZooModel):
         self.decoder_embedding_dropout = keras.layers.Dropout(
             dropout, name="decoder_embedding_dropout"
         )
+        # Pre-norm blocks: x = x + Dropout(Sublayer(RMSNorm(x))), no biases;
+        # the feed-forward net drops units after its activation too.
+        block_args = dict(
+            d_model=d_model,
+            num_heads=num_heads,
+            dff=dff,
+            dropout=dropout,
+            activation=activations.get("T5", activation, ACTIVATIONS),
+            layer_norm_epsilon=layer_norm_epsilon,
+            normalize_first=True,
+            kernel_initializer=_fan_in_normal(),
+            normalization="rms_norm",
+            use_bias=False,
+            use_gated_activation=use_gated_activation,
+            activation_dropout=dropout,
+        )
         self.encoder_layers = [
-            _T5Layer(f"encoder_layer_{i}", False, hparams) for i in range(num_layers)
+            TransformerEncoderBlock(**block_args, name=f"encoder_layer_{i}")
+            for i in range(num_layers)
         ]
         self.decoder_layers = [
-            _T5Layer(f"decoder_layer_{i}", True, hparams) for i in range(num_layers)
+            TransformerDecoderBlock(**block_args, name=f"decoder_layer_{i}")
+            for i in range(num_layers)
         ]
         self.encoder_output_layer_norm = RMSNormalization(
             epsilon=layer_norm_epsilon, name="encoder_output_layer_norm"
@@ -386,20 +294,20 @@ class T5(GenerationMixin, ZooModel):
         decoder_token_ids = keras.Input(
             (None,), dtype="int32", name="decoder_token_ids"
         )
-        encoder_mask = _attention_mask(encoder_token_ids)
+        encoder_mask = _padding_mask(encoder_token_ids)
         encoder_output = self._encode(encoder_token_ids, encoder_mask)
-        # Decoder: causal self-attention (the causal mask is the attention's)
+        # Decoder: causal self-attention (the causal mask is the block's)
         # over non-pad keys, cross-attention over non-pad encoder positions.
         x = self.decoder_embedding_dropout(self.token_embedding(decoder_token_ids))
         position_bias = self.decoder_position_bias(x)
-        decoder_mask = _attention_mask(decoder_token_ids, first_is_real=True)
+        decoder_mask = _padding_mask(decoder_token_ids, first_is_real=True)
         for layer in self.decoder_layers:
             x = layer(
                 x,
-                decoder_mask,
-                position_bias,
-                encoder_output=encoder_output,
-                cross_attention_mask=encoder_mask,
+                encoder_output,
+                decoder_padding_mask=decoder_mask,
+                encoder_padding_mask=encoder_mask,
+                self_attention_bias=position_bias,
             )
         logits = self._logits(x)
         super().__init__(
@@ -420,7 +328,7 @@ class T5(GenerationMixin, ZooModel):
         x = self.encoder_embedding_dropout(self.token_embedding(encoder_token_ids))
         position_bias = self.encoder_position_bias(x)
         for layer in self.encoder_layers:
-            x = layer(x, encoder_mask, position_bias)
+            x = layer(x, padding_mask=encoder_mask, attention_bias=position_bias)
         return self.encoder_output_dropout(self.encoder_output_layer_norm(x))
 
     def _logits(self, x):
@@ -438,71 +346,43 @@ class T5(GenerationMixin, ZooModel):
         return DecoderStack(self.decoder_layers)
 
     def build_cache(self, inputs):
-        """Runs the encoder once; empty self-attention caches.
+        """Runs the encoder once; caches its keys/values for every decoder layer.
 
-        Returns a dict of tensors with the batch first: `"self"`: zero
-        self-attention caches, `"cross"`: the cross-attention keys and values
-        of the encoder output, each a tuple of per-layer
-        `(B, 2, length, num_heads, head_dim)` caches (`L` the decoder buffer
-        length, `S` the encoder's); `"encoder_mask"`: `(B, S)` int32, 1 at
-        non-pad encoder positions.
+        Returns the `DecoderStack` cache of an encoder-decoder: a dict of
+        `self_attention` (zero) and `cross_attention` caches, each a tuple of
+        per-layer `(B, 2, length, num_heads, head_dim)` caches, and the
+        `encoder_padding_mask` `(B, S)`.
         """
         encoder_token_ids = ops.convert_to_tensor(inputs["encoder_token_ids"])
-        decoder_length = ops.shape(inputs["decoder_token_ids"])[1]
-        encoder_mask = _attention_mask(encoder_token_ids)
+        decoder_token_ids = inputs["decoder_token_ids"]
+        encoder_mask = _padding_mask(encoder_token_ids)
         encoder_output = self._encode(encoder_token_ids, encoder_mask)
-        batch_size = ops.shape(encoder_token_ids)[0]
-        stack = self.decoder_stack
-        return {
-            "self": stack.self_attention_caches(batch_size, decoder_length),
-            "cross": stack.cross_attention_caches(encoder_output),
-            "encoder_mask": ops.cast(ops.not_equal(encoder_token_ids, 0), "int32"),
-        }
+        return self.decoder_stack.initial_cache(
+            ops.shape(decoder_token_ids)[0],
+            ops.shape(decoder_token_ids)[1],
+            encoder_output=encoder_output,
+            encoder_padding_mask=encoder_mask,
+        )
 
     def call_with_cache(self, token_ids, cache, index):
         """Decodes `token_ids` `(B, n)` at positions `index ... index + n - 1`."""
         x = self.decoder_embedding_dropout(self.token_embedding(token_ids))
         # Bias rows for the absolute positions of the new tokens; keys = cache.
         position_bias = self.decoder_position_bias(
-            x, cache["self"][0][:, 0], query_start_index=index
+            x, cache["self_attention"][0][:, 0], query_start_index=index
         )
-        cross_mask = ops.expand_dims(ops.cast(cache["encoder_mask"], "bool"), 1)
-        x, self_caches = self.decoder_stack(
-            x,
-            cache["self"],
-            _decoder_step,
-            cross_attention_caches=cache["cross"],
-            index=index,
-            position_bias=position_bias,
-            cross_mask=cross_mask,
+        x, cache = self.decoder_stack(
+            x, cache, index, self_attention_bias=position_bias
         )
-        return self._logits(x), {**cache, "self": self_caches}
+        return self._logits(x), cache
 
 
-def _decoder_step(layer, x, cache, cross_cache, index, position_bias, cross_mask):
-    return layer(
-        x,
-        None,
-        position_bias,
-        cross_attention_mask=cross_mask,
-        self_attention_cache=cache,
-        cache_index=index,
-        cross_attention_cache=cross_cache,
-    )
-
-
-# T5's feed-forward activations by name (a string keeps the config plain).
+# T5's feed-forward activations (`zoo.activations`).
 ACTIVATIONS = ("relu", "gelu", "gelu_approximate")
 
 
-def _activation(name):
-    if name == "gelu_approximate":
-        return lambda x: keras.activations.gelu(x, approximate=True)
-    return keras.activations.get(name)
-
-
-def _attention_mask(token_ids, first_is_real=False):
-    """Key padding mask as an attention mask: `(B, 1, L)`, true at non-pad.
+def _padding_mask(token_ids, first_is_real=False):
+    """Key padding mask: `(B, L)`, true at non-pad.
 
     `first_is_real`: position 0 is a real token even if it is the pad id (the
     decoder's start token in T5 checkpoints).
@@ -511,7 +391,7 @@ def _attention_mask(token_ids, first_is_real=False):
     if first_is_real:
         first = ops.equal(ops.cumsum(ops.ones_like(token_ids), axis=1), 1)
         mask = ops.logical_or(mask, first)
-    return ops.expand_dims(mask, 1)
+    return mask
 
 
 def _check_hparams(hparams):
@@ -527,11 +407,6 @@ def _check_hparams(hparams):
     check_positive_int("T5", **{key: hparams[key] for key in positive})
     check_divisible("T5", "d_model", hparams["d_model"], hparams["num_heads"])
     check_rate("T5", dropout=hparams["dropout"])
-    if hparams["activation"] not in ACTIVATIONS:
-        raise ValueError(
-            f"T5: activation must be one of {ACTIVATIONS}, got "
-            f"{hparams['activation']!r}."
-        )
     # The end id must not be the pad id 0; the start id may (T5 checkpoints
     # start decoding from the pad id: the decoder's first position is always
     # a real token).

@@ -283,54 +283,27 @@ class Transformer(GenerationMixin, ZooModel):
     def build_cache(self, inputs):
         """Runs the encoder once; caches its keys/values for every decoder layer.
 
-        Returns a dict: `encoder_output` `(B, S, d_model)`,
-        `encoder_padding_mask` `(B, S)`, `cross_attention` (the encoder output
-        projected by each cross-attention) and zero `self_attention` caches,
-        each a tuple of per-layer `(B, 2, length, h, depth)` caches.
+        Returns the `DecoderStack` cache of an encoder-decoder: a dict of
+        `self_attention` (zero) and `cross_attention` caches, each a tuple of
+        per-layer `(B, 2, length, h, depth)` caches, and the
+        `encoder_padding_mask` `(B, S)`.
         """
         encoder_token_ids = inputs["encoder_token_ids"]
         decoder_token_ids = inputs["decoder_token_ids"]
         encoder_padding_mask = ops.not_equal(encoder_token_ids, 0)
         encoder_output = self._encode(encoder_token_ids, encoder_padding_mask)
-        stack = self.decoder_stack
-        return {
-            "encoder_output": encoder_output,
-            "encoder_padding_mask": ops.cast(encoder_padding_mask, "int32"),
-            "cross_attention": stack.cross_attention_caches(encoder_output),
-            "self_attention": stack.self_attention_caches(
-                ops.shape(decoder_token_ids)[0], ops.shape(decoder_token_ids)[1]
-            ),
-        }
+        return self.decoder_stack.initial_cache(
+            ops.shape(decoder_token_ids)[0],
+            ops.shape(decoder_token_ids)[1],
+            encoder_output=encoder_output,
+            encoder_padding_mask=encoder_padding_mask,
+        )
 
     def call_with_cache(self, token_ids, cache, index):
         """Feeds target tokens at positions `index ...`; returns (logits, cache)."""
         y = self._embed(token_ids, self.decoder_embeddings_dropout, index)
-        y, self_caches = self.decoder_stack(
-            y,
-            cache["self_attention"],
-            _decoder_step,
-            cross_attention_caches=cache["cross_attention"],
-            index=index,
-            encoder_output=cache["encoder_output"],
-            encoder_padding_mask=cache["encoder_padding_mask"],
-        )
-        return self._logits(y), {**cache, "self_attention": self_caches}
-
-
-def _decoder_step(
-    block, y, cache, cross_cache, index, encoder_output, encoder_padding_mask
-):
-    # The encoder output is passed for the block's checks; with a cross cache
-    # and no update index, its keys and values come from the cache.
-    y, cache, _ = block(
-        y,
-        encoder_output,
-        encoder_padding_mask=encoder_padding_mask,
-        self_attention_cache=cache,
-        self_attention_cache_update_index=index,
-        cross_attention_cache=cross_cache,
-    )
-    return y, cache
+        y, cache = self.decoder_stack(y, cache, index)
+        return self._logits(y), cache
 
 
 def build_model(**hparams):
