@@ -59,7 +59,13 @@ from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerEncoderBlock
 from zoo import activations
-from zoo.base import ZooModel, check_divisible, check_positive_int, check_rate
+from zoo.base import (
+    ZooModel,
+    check_divisible,
+    check_positive_int,
+    check_rate,
+    id_inputs,
+)
 
 PRESETS = {
     "tiny": {
@@ -240,9 +246,8 @@ class Bert(ZooModel):
         ]
 
         # === Functional model ===
-        token_ids = keras.Input((None,), dtype="int32", name="token_ids")
-        segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
-        inputs = {"token_ids": token_ids, "segment_ids": segment_ids}
+        inputs = id_inputs("token_ids", "segment_ids")
+        token_ids, segment_ids = inputs.values()
         padding_mask = ops.not_equal(token_ids, 0)
         # x = LayerNorm(E_token[w] + E_pos[t] + E_seg[s])
         x = self.position_embedding(self.token_embedding(token_ids))
@@ -252,8 +257,8 @@ class Bert(ZooModel):
             x = block(x, padding_mask=padding_mask)
 
         if num_classes == 0:
-            mask_positions = keras.Input((None,), dtype="int32", name="mask_positions")
-            inputs["mask_positions"] = mask_positions
+            inputs.update(id_inputs("mask_positions"))
+            mask_positions = inputs["mask_positions"]
             self.mlm_intermediate_dense = keras.layers.Dense(
                 d_model,
                 activation="gelu",

@@ -20,6 +20,12 @@ each as one tensor of rank 5 (its `STRIDED_SLICE` kernel stops at 5).
 Calling the stack runs new positions through every layer with its caches and
 returns the outputs and the updated cache, of the same structure.
 
+`TransformerGenerationMixin` is the generation contract
+(`zoo.generation.GenerationMixin`: `build_cache`, `call_with_cache`) of a
+model that decodes through a `DecoderStack`, written once for gpt,
+transformer and t5; the family supplies its embedding, its logits and (for an
+encoder-decoder) its encoder.
+
 Example:
 
     >>> import numpy as np
@@ -38,6 +44,9 @@ Example:
 """
 
 from keras import ops
+
+from keras_seq.layers import TransformerDecoderBlock, TransformerEncoderBlock
+from zoo.generation import GenerationMixin
 
 
 class DecoderStack:
@@ -90,6 +99,21 @@ class DecoderStack:
             "encoder_padding_mask": ops.cast(encoder_padding_mask, "int32"),
         }
 
+    def run(self, x, encoder_output=None, **kwargs):
+        """The uncached pass over whole sequences (training, the model's graph).
+
+        Args:
+            x: `(batch, T, d)`, the decoder inputs.
+            encoder_output: `(batch, S, d)` for an encoder-decoder, else `None`.
+            **kwargs: `TransformerDecoderBlock` call arguments for every layer
+                (`decoder_padding_mask`, `encoder_padding_mask`,
+                `self_attention_bias`, ...).
+        """
+        memory = () if encoder_output is None else (encoder_output,)
+        for layer in self.layers:
+            x = layer(x, *memory, **kwargs)
+        return x
+
     def __call__(self, x, cache, index, self_attention_bias=None):
         """Runs new positions through every layer with its caches.
 
@@ -132,4 +156,77 @@ class DecoderStack:
         return x, tuple(updated)
 
 
-__all__ = ["DecoderStack"]
+def encoder_decoder_blocks(num_layers, **block_args):
+    """The layers of a Transformer encoder-decoder, all made with `block_args`
+    (`TransformerEncoderBlock`'s arguments).
+
+    Returns:
+        `(encoder_layers, decoder_layers)`: `num_layers`
+        `TransformerEncoderBlock`s named `encoder_layer_{i}`, and as many
+        `TransformerDecoderBlock`s named `decoder_layer_{i}`.
+    """
+    encoder_layers = [
+        TransformerEncoderBlock(**block_args, name=f"encoder_layer_{i}")
+        for i in range(num_layers)
+    ]
+    decoder_layers = [
+        TransformerDecoderBlock(**block_args, name=f"decoder_layer_{i}")
+        for i in range(num_layers)
+    ]
+    return encoder_layers, decoder_layers
+
+
+class TransformerGenerationMixin(GenerationMixin):
+    """Cached generation of a Transformer through its `DecoderStack`.
+
+    The model (a `ZooModel`) gives:
+
+    - `decoder_layers`: its `TransformerDecoderBlock`s, in order;
+    - `embed_decoder(token_ids, index)`: the first block's inputs for tokens
+      at positions `index ...`;
+    - `decoder_logits(x)`: the logits from the last block's outputs;
+    - an encoder-decoder: `encode(encoder_token_ids)` -> `(encoder_output,
+      encoder_padding_mask)`, run once by `build_cache`;
+    - optionally `decoder_attention_bias(x, cache, index)`: a bias added to
+      every self-attention's logits (default: none).
+
+    Every position's cached keys and values depend on the tokens up to it
+    only, so the prompt is fed in one call (`parallel_prefill`).
+    """
+
+    parallel_prefill = True
+
+    @property
+    def decoder_stack(self):
+        """The decoder layers and their caches."""
+        return DecoderStack(self.decoder_layers)
+
+    def decoder_attention_bias(self, x, cache, index):
+        return None
+
+    def build_cache(self, inputs):
+        """The `DecoderStack` cache for a prompt buffer `(B, L)`; an
+        encoder-decoder runs its encoder here, once."""
+        buffer = inputs[self.generation_prompt_key]
+        batch_size, max_length = ops.shape(buffer)[0], ops.shape(buffer)[1]
+        if "encoder_token_ids" not in inputs:
+            return self.decoder_stack.initial_cache(batch_size, max_length)
+        encoder_token_ids = ops.convert_to_tensor(inputs["encoder_token_ids"])
+        encoder_output, encoder_padding_mask = self.encode(encoder_token_ids)
+        return self.decoder_stack.initial_cache(
+            batch_size,
+            max_length,
+            encoder_output=encoder_output,
+            encoder_padding_mask=encoder_padding_mask,
+        )
+
+    def call_with_cache(self, token_ids, cache, index):
+        """Feeds `token_ids` `(B, n)` at positions `index ...`; returns
+        `(logits, cache)`."""
+        x = self.embed_decoder(token_ids, index)
+        bias = self.decoder_attention_bias(x, cache, index)
+        x, cache = self.decoder_stack(x, cache, index, self_attention_bias=bias)
+        return self.decoder_logits(x), cache
+
+
+__all__ = ["DecoderStack", "TransformerGenerationMixin", "encoder_decoder_blocks"]

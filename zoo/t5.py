@@ -63,16 +63,17 @@ Example:
 import keras
 from keras import ops
 
-from keras_seq.layers import (
-    RelativePositionBias,
-    RMSNormalization,
-    TransformerDecoderBlock,
-    TransformerEncoderBlock,
-)
+from keras_seq.layers import RelativePositionBias, RMSNormalization
 from zoo import activations
-from zoo.base import ZooModel, check_divisible, check_positive_int, check_rate
-from zoo.decoder_stack import DecoderStack
-from zoo.generation import GenerationMixin
+from zoo.base import (
+    ZooModel,
+    check_divisible,
+    check_positive_int,
+    check_rate,
+    check_token_id,
+    id_inputs,
+)
+from zoo.decoder_stack import TransformerGenerationMixin, encoder_decoder_blocks
 
 PRESETS = {
     "tiny": {
@@ -149,7 +150,7 @@ def _fan_in_normal():
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class T5(GenerationMixin, ZooModel):
+class T5(TransformerGenerationMixin, ZooModel):
     """T5 encoder-decoder (version 1.0 or 1.1) returning next-token logits.
 
     See the module docstring (the model card) for the architecture, the inputs,
@@ -182,7 +183,6 @@ class T5(GenerationMixin, ZooModel):
     """
 
     generation_prompt_key = "decoder_token_ids"
-    parallel_prefill = True
 
     # Names before the zoo took the course's vocabulary (keras-hub's).
     renamed_hyperparameters = {"hidden_dim": "d_model", "intermediate_dim": "dff"}
@@ -266,14 +266,9 @@ class T5(GenerationMixin, ZooModel):
             use_gated_activation=use_gated_activation,
             activation_dropout=dropout,
         )
-        self.encoder_layers = [
-            TransformerEncoderBlock(**block_args, name=f"encoder_layer_{i}")
-            for i in range(num_layers)
-        ]
-        self.decoder_layers = [
-            TransformerDecoderBlock(**block_args, name=f"decoder_layer_{i}")
-            for i in range(num_layers)
-        ]
+        self.encoder_layers, self.decoder_layers = encoder_decoder_blocks(
+            num_layers, **block_args
+        )
         self.encoder_output_layer_norm = RMSNormalization(
             epsilon=layer_norm_epsilon, name="encoder_output_layer_norm"
         )
@@ -288,93 +283,56 @@ class T5(GenerationMixin, ZooModel):
         )
 
         # === Functional model ===
-        encoder_token_ids = keras.Input(
-            (None,), dtype="int32", name="encoder_token_ids"
-        )
-        decoder_token_ids = keras.Input(
-            (None,), dtype="int32", name="decoder_token_ids"
-        )
-        encoder_mask = _padding_mask(encoder_token_ids)
-        encoder_output = self._encode(encoder_token_ids, encoder_mask)
+        inputs = id_inputs("encoder_token_ids", "decoder_token_ids")
+        encoder_token_ids, decoder_token_ids = inputs.values()
+        encoder_output, encoder_mask = self.encode(encoder_token_ids)
         # Decoder: causal self-attention (the causal mask is the block's)
         # over non-pad keys, cross-attention over non-pad encoder positions.
-        x = self.decoder_embedding_dropout(self.token_embedding(decoder_token_ids))
+        x = self.embed_decoder(decoder_token_ids)
         position_bias = self.decoder_position_bias(x)
         decoder_mask = _padding_mask(decoder_token_ids, first_is_real=True)
-        for layer in self.decoder_layers:
-            x = layer(
-                x,
-                encoder_output,
-                decoder_padding_mask=decoder_mask,
-                encoder_padding_mask=encoder_mask,
-                self_attention_bias=position_bias,
-            )
-        logits = self._logits(x)
+        x = self.decoder_stack.run(
+            x,
+            encoder_output,
+            decoder_padding_mask=decoder_mask,
+            encoder_padding_mask=encoder_mask,
+            self_attention_bias=position_bias,
+        )
+        logits = self.decoder_logits(x)
         super().__init__(
-            inputs={
-                "encoder_token_ids": encoder_token_ids,
-                "decoder_token_ids": decoder_token_ids,
-            },
+            inputs=inputs,
             outputs=logits,
             **kwargs,
         )
 
-        # === Config ===
-        for key, value in hparams.items():
-            setattr(self, key, value)
+    # === Encoder and decoder (zoo.decoder_stack.TransformerGenerationMixin) ===
 
-    def _encode(self, encoder_token_ids, encoder_mask):
-        """The encoder stack: `(B, S)` ids -> `(B, S, d_model)`."""
+    def encode(self, encoder_token_ids):
+        """`(encoder_output (B, S, d_model), encoder_padding_mask (B, S))`."""
+        encoder_mask = _padding_mask(encoder_token_ids)
         x = self.encoder_embedding_dropout(self.token_embedding(encoder_token_ids))
         position_bias = self.encoder_position_bias(x)
         for layer in self.encoder_layers:
             x = layer(x, padding_mask=encoder_mask, attention_bias=position_bias)
-        return self.encoder_output_dropout(self.encoder_output_layer_norm(x))
+        x = self.encoder_output_dropout(self.encoder_output_layer_norm(x))
+        return x, encoder_mask
 
-    def _logits(self, x):
+    def embed_decoder(self, token_ids, index=0):
+        return self.decoder_embedding_dropout(self.token_embedding(token_ids))
+
+    def decoder_attention_bias(self, x, cache, index):
+        """Bias rows for the absolute positions of the new tokens; the keys are
+        the cache's positions."""
+        return self.decoder_position_bias(
+            x, cache["self_attention"][0][:, 0], query_start_index=index
+        )
+
+    def decoder_logits(self, x):
         """logits = (RMSNorm(x) * d^-1/2) E^T (tied), or RMSNorm(x) W_out."""
         x = self.decoder_output_dropout(self.decoder_output_layer_norm(x))
         if self.token_embedding.tie_weights:
             x = x * ops.cast(self.token_embedding.output_dim**-0.5, x.dtype)
         return self.token_embedding(x, reverse=True)
-
-    # === Generation contract (zoo.generation.GenerationMixin) ===
-
-    @property
-    def decoder_stack(self):
-        """The decoder layers and their caches (`zoo.decoder_stack`)."""
-        return DecoderStack(self.decoder_layers)
-
-    def build_cache(self, inputs):
-        """Runs the encoder once; caches its keys/values for every decoder layer.
-
-        Returns the `DecoderStack` cache of an encoder-decoder: a dict of
-        `self_attention` (zero) and `cross_attention` caches, each a tuple of
-        per-layer `(B, 2, length, num_heads, head_dim)` caches, and the
-        `encoder_padding_mask` `(B, S)`.
-        """
-        encoder_token_ids = ops.convert_to_tensor(inputs["encoder_token_ids"])
-        decoder_token_ids = inputs["decoder_token_ids"]
-        encoder_mask = _padding_mask(encoder_token_ids)
-        encoder_output = self._encode(encoder_token_ids, encoder_mask)
-        return self.decoder_stack.initial_cache(
-            ops.shape(decoder_token_ids)[0],
-            ops.shape(decoder_token_ids)[1],
-            encoder_output=encoder_output,
-            encoder_padding_mask=encoder_mask,
-        )
-
-    def call_with_cache(self, token_ids, cache, index):
-        """Decodes `token_ids` `(B, n)` at positions `index ... index + n - 1`."""
-        x = self.decoder_embedding_dropout(self.token_embedding(token_ids))
-        # Bias rows for the absolute positions of the new tokens; keys = cache.
-        position_bias = self.decoder_position_bias(
-            x, cache["self_attention"][0][:, 0], query_start_index=index
-        )
-        x, cache = self.decoder_stack(
-            x, cache, index, self_attention_bias=position_bias
-        )
-        return self._logits(x), cache
 
 
 # T5's feed-forward activations (`zoo.activations`).
@@ -410,13 +368,11 @@ def _check_hparams(hparams):
     # The end id must not be the pad id 0; the start id may (T5 checkpoints
     # start decoding from the pad id: the decoder's first position is always
     # a real token).
-    for key, low in (("start_token_id", 0), ("end_token_id", 1)):
-        value = hparams[key]
-        if not isinstance(value, int) or not low <= value < hparams["vocabulary_size"]:
-            raise ValueError(
-                f"T5: {key} must be an id in [{low}, vocabulary_size="
-                f"{hparams['vocabulary_size']}) (0 is the pad id), got {value!r}."
-            )
+    vocabulary_size = hparams["vocabulary_size"]
+    check_token_id(
+        "T5", vocabulary_size, low=0, start_token_id=hparams["start_token_id"]
+    )
+    check_token_id("T5", vocabulary_size, end_token_id=hparams["end_token_id"])
 
 
 def build_model(**hparams):
