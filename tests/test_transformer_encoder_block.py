@@ -11,7 +11,7 @@ from _attention_helpers import (
     run_doctests,
 )
 
-from keras_seq.layers import TransformerEncoderBlock
+from keras_seq.layers import RMSNormalization, TransformerEncoderBlock
 from keras_seq.layers import transformer_encoder_block as module
 from keras_seq.testing import run_layer_test
 
@@ -61,6 +61,31 @@ def test_layer_properties_with_padding_mask(rng):
         {"inputs": x, "padding_mask": _padding([5, 3], S)},
         expected_output_shape=(B, S, D),
     )
+
+
+def test_layer_properties_with_t5_options(rng):
+    # What t5 builds its layers with: pre-RMSNorm, no biases, gated GELU.
+    x = rng.normal(size=(B, S, D)).astype("float32")
+    options = {
+        "normalize_first": True,
+        "normalization": "rms_norm",
+        "use_bias": False,
+        "use_gated_activation": True,
+        "activation_dropout": 0.1,
+        "activation": "gelu",
+    }
+    run_layer_test(
+        TransformerEncoderBlock,
+        {"d_model": D, "num_heads": H, "dff": F, "dropout": 0.1, **options},
+        {"inputs": x, "padding_mask": _padding([5, 3], S)},
+        expected_output_shape=(B, S, D),
+    )
+    block = TransformerEncoderBlock(D, H, F, **options)
+    block(x)
+    assert isinstance(block.self_attention_layer_norm, RMSNormalization)
+    assert not [w.path for w in block.weights if w.path.endswith("bias")]
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        TransformerEncoderBlock(D, H, F, normalization="batch_norm")
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])

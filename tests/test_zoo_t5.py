@@ -82,7 +82,7 @@ def _weight_pairs(reference, model):
                     1,
                 )
             )
-            if ours.is_decoder:
+            if getattr(ours, "cross_attention", None) is not None:
                 pairs += _attention_pairs(
                     theirs.cross_attention, ours.cross_attention, depth
                 )
@@ -94,9 +94,17 @@ def _weight_pairs(reference, model):
                     )
                 )
             pairs += [
-                (theirs.layer_norm.weight, ours.feed_forward_layer_norm.scale, 1),
-                (theirs.input_projector.kernel, ours.feed_forward_input.kernel, 1),
-                (theirs.output_projector.kernel, ours.feed_forward_output.kernel, 1),
+                (theirs.layer_norm.weight, ours.feedforward_layer_norm.scale, 1),
+                (
+                    theirs.input_projector.kernel,
+                    ours.feed_forward.intermediate_dense.kernel,
+                    1,
+                ),
+                (
+                    theirs.output_projector.kernel,
+                    ours.feed_forward.output_dense.kernel,
+                    1,
+                ),
             ]
     encoder_bias = backbone.encoder_transformer_layers[0].self_attention
     decoder_bias = backbone.decoder_transformer_layers[0].self_attention
@@ -231,7 +239,7 @@ def test_mixed_precision_forward_and_cached_generation():
     logits = model(x)
     # Layers compute in float16; the tied output projection returns float32
     # logits (ReversibleEmbedding's default), which keeps the softmax stable.
-    assert model.get_layer("decoder_layer_0_self_attention").compute_dtype == "float16"
+    assert model.get_layer("decoder_layer_0").self_attention.compute_dtype == "float16"
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
     assert np.all(np.isfinite(np.asarray(logits, "float32")))
     assert all(w.dtype == "float32" for w in model.weights)

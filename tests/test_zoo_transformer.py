@@ -173,7 +173,7 @@ def test_padding_and_causality():
 def test_bad_hyperparameters():
     with pytest.raises(ValueError, match="Transformer: d_model=30 is not divisible"):
         zoo.build("transformer", "tiny", d_model=30)
-    with pytest.raises(ValueError, match=r"Transformer: start_token_id=64 must be"):
+    with pytest.raises(ValueError, match=r"Transformer: start_token_id must be an id"):
         zoo.build("transformer", "tiny", start_token_id=64)
     with pytest.raises(ValueError, match=r"Known presets: \['base', 'big', 'tiny'\]"):
         zoo.build("transformer", "huge")

@@ -17,6 +17,7 @@ keras-hub's backbones). `ZooModel` gives it, once for all families:
 - construction under the model's dtype policy: every subclass's `__init__`
   runs inside `dtype_policy_scope(dtype)`, so the layers a family creates get
   the model's policy whether or not they are passed `dtype=` explicitly.
+- `id_inputs(*names)`: the functional model's int32 id inputs.
 - small checks of hyperparameters (`check_positive_int`, `check_rate`,
   `check_divisible`, `check_token_id`) that name the model and the argument.
 
@@ -143,6 +144,12 @@ class ZooModel(keras.Model):
         return cls(**config)
 
 
+def id_inputs(*names):
+    """`{name: keras.Input((None,), dtype="int32", name=name)}`: the token-id
+    sequences a zoo model takes (pad id 0), in order."""
+    return {name: keras.Input((None,), dtype="int32", name=name) for name in names}
+
+
 def _where(model):
     return model if isinstance(model, str) else type(model).__name__
 
@@ -175,21 +182,36 @@ def check_divisible(model, d_model_name, d_model, num_heads):
         )
 
 
-def check_token_id(model, vocabulary_size, **values):
-    """Raises `ValueError` unless each value is an id in [1, vocabulary_size)."""
+def check_token_id(model, vocabulary_size, low=1, **values):
+    """Raises `ValueError` unless each value is an id in [low, vocabulary_size)
+    (`low=1`: not the pad id 0)."""
     for key, value in values.items():
-        if not isinstance(value, int) or not 0 < value < vocabulary_size:
+        if not isinstance(value, int) or not low <= value < vocabulary_size:
             raise ValueError(
-                f"{_where(model)}: {key}={value!r} must be in [1, "
-                f"vocabulary_size={vocabulary_size}) (0 is the pad id)."
+                f"{_where(model)}: {key} must be an id in [{low}, "
+                f"vocabulary_size={vocabulary_size}) (0 is the pad id), got "
+                f"{value!r}."
+            )
+
+
+def check_choice(model, **values):
+    """Raises `ValueError` unless each value is one of its choices: called as
+    `check_choice(model, cell=(cell, RECURRENT_LAYERS))`."""
+    for key, (value, choices) in values.items():
+        if value not in choices:
+            raise ValueError(
+                f"{_where(model)}: {key} must be one of {sorted(choices)}, got "
+                f"{value!r}."
             )
 
 
 __all__ = [
     "ZooModel",
+    "check_choice",
     "check_divisible",
     "check_positive_int",
     "check_rate",
     "check_token_id",
     "dtype_policy_scope",
+    "id_inputs",
 ]

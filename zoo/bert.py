@@ -58,7 +58,14 @@ import keras
 from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerEncoderBlock
-from zoo.base import ZooModel, check_divisible, check_positive_int, check_rate
+from zoo import activations
+from zoo.base import (
+    ZooModel,
+    check_divisible,
+    check_positive_int,
+    check_rate,
+    id_inputs,
+)
 
 PRESETS = {
     "tiny": {
@@ -111,19 +118,8 @@ FACTS = dict(
 LAYER_NORM_EPSILON = 1e-12
 
 
-@keras.saving.register_keras_serializable(package="keras_seq_zoo")
-def gelu_approximate(x):
-    """GELU, tanh approximation: the activation of the original BERT code."""
-    return keras.activations.gelu(x, approximate=True)
-
-
-def gelu_exact(x):
-    """GELU, exact: x Phi(x) (Hugging Face BERT's `hidden_act="gelu"`)."""
-    return keras.activations.gelu(x, approximate=False)
-
-
-# The encoder activations a checkpoint may name.
-ACTIVATIONS = {"gelu_approximate": gelu_approximate, "gelu": gelu_exact}
+# The encoder activations a checkpoint may name (`zoo.activations`).
+ACTIVATIONS = ("gelu_approximate", "gelu")
 
 
 def _initializer():
@@ -197,11 +193,7 @@ class Bert(ZooModel):
         layer_norm_epsilon=LAYER_NORM_EPSILON,
         **kwargs,
     ):
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Bert: activation must be one of {sorted(ACTIVATIONS)}, got "
-                f"{activation!r}."
-            )
+        activation_fn = activations.get("Bert", activation, ACTIVATIONS)
         _check_hparams(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
@@ -245,7 +237,7 @@ class Bert(ZooModel):
                 num_heads,
                 dff,
                 dropout=dropout,
-                activation=ACTIVATIONS[activation],
+                activation=activation_fn,
                 layer_norm_epsilon=layer_norm_epsilon,
                 kernel_initializer=_initializer(),
                 name=f"transformer_layer_{i}",
@@ -254,9 +246,8 @@ class Bert(ZooModel):
         ]
 
         # === Functional model ===
-        token_ids = keras.Input((None,), dtype="int32", name="token_ids")
-        segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
-        inputs = {"token_ids": token_ids, "segment_ids": segment_ids}
+        inputs = id_inputs("token_ids", "segment_ids")
+        token_ids, segment_ids = inputs.values()
         padding_mask = ops.not_equal(token_ids, 0)
         # x = LayerNorm(E_token[w] + E_pos[t] + E_seg[s])
         x = self.position_embedding(self.token_embedding(token_ids))
@@ -266,8 +257,8 @@ class Bert(ZooModel):
             x = block(x, padding_mask=padding_mask)
 
         if num_classes == 0:
-            mask_positions = keras.Input((None,), dtype="int32", name="mask_positions")
-            inputs["mask_positions"] = mask_positions
+            inputs.update(id_inputs("mask_positions"))
+            mask_positions = inputs["mask_positions"]
             self.mlm_intermediate_dense = keras.layers.Dense(
                 d_model,
                 activation="gelu",

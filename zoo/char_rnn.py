@@ -61,7 +61,12 @@ from keras import ops
 
 from keras_seq.data.truncated_bptt import truncated_bptt_batches  # noqa: F401
 from keras_seq.layers import GRU, LSTM, SimpleRNN
-from zoo.base import ZooModel
+from zoo.base import (
+    ZooModel,
+    check_choice,
+    check_positive_int,
+    check_rate,
+)
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -261,17 +266,10 @@ class CharRNN(GenerationMixin, ZooModel):
 
 def _check_hparams(**hp):
     name = "CharRNN"
-    for key in ("vocabulary_size", "num_layers", "embedding_dim", "hidden_dim"):
-        value = hp[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name}: {key} must be a positive int, got {value!r}.")
-    if hp["cell"] not in RECURRENT_LAYERS:
-        raise ValueError(
-            f"{name}: cell must be one of {sorted(RECURRENT_LAYERS)}, got "
-            f"{hp['cell']!r}."
-        )
-    if not isinstance(hp["dropout"], (int, float)) or not 0 <= hp["dropout"] < 1:
-        raise ValueError(f"{name}: dropout must be in [0, 1), got {hp['dropout']!r}.")
+    positive = ("vocabulary_size", "num_layers", "embedding_dim", "hidden_dim")
+    check_positive_int(name, **{key: hp[key] for key in positive})
+    check_choice(name, cell=(hp["cell"], RECURRENT_LAYERS))
+    check_rate(name, dropout=hp["dropout"])
     batch_size = hp["batch_size"]
     if hp["stateful"]:
         if (

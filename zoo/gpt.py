@@ -46,9 +46,9 @@ import keras
 from keras import ops
 
 from keras_seq.layers import PositionEmbedding, TransformerDecoderBlock
-from zoo.base import ZooModel, check_divisible
-from zoo.decoder_stack import DecoderStack
-from zoo.generation import GenerationMixin
+from zoo.activations import gelu_approximate
+from zoo.base import ZooModel, check_divisible, id_inputs
+from zoo.decoder_stack import TransformerGenerationMixin
 
 PRESETS = {
     "tiny": dict(
@@ -138,16 +138,7 @@ PRESETS["gpt3_175b"] = _gpt2(96, 12288, 96, 2048)
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-def gelu_approximate(x):
-    """GELU, tanh approximation (as in GPT and GPT-2):
-
-    0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
-    """
-    return keras.activations.gelu(x, approximate=True)
-
-
-@keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class GPT(GenerationMixin, ZooModel):
+class GPT(TransformerGenerationMixin, ZooModel):
     """A GPT / GPT-2 causal language model (see the module's model card).
 
         h_0 = E[x] + P[0 : T]
@@ -188,9 +179,6 @@ class GPT(GenerationMixin, ZooModel):
     """
 
     generation_prompt_key = "token_ids"
-    # Slot t of each layer's key/value cache depends on tokens <= t only, and
-    # step t rewrites it: the prompt can be fed in one parallel call.
-    parallel_prefill = True
 
     def __init__(
         self,
@@ -250,44 +238,32 @@ class GPT(GenerationMixin, ZooModel):
             )
 
         # === Functional model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        inputs = id_inputs("token_ids")
+        token_ids = inputs["token_ids"]
         padding_mask = None
         if pad_token_id is not None:
             padding_mask = ops.not_equal(token_ids, pad_token_id)
-        x = self.position_embedding(self.token_embedding(token_ids))
-        x = self.embeddings_dropout(x)
-        for block in self.transformer_layers:
-            x = block(x, decoder_padding_mask=padding_mask)
-        if self.layer_norm is not None:
-            x = self.layer_norm(x)
-        logits = self.token_embedding(x, reverse=True)
-        super().__init__(
-            inputs={"token_ids": token_ids}, outputs=logits, dtype=dtype, **kwargs
-        )
+        x = self.embed_decoder(token_ids)
+        x = self.decoder_stack.run(x, decoder_padding_mask=padding_mask)
+        logits = self.decoder_logits(x)
+        super().__init__(inputs=inputs, outputs=logits, dtype=dtype, **kwargs)
+
+    # === Generation (zoo.decoder_stack.TransformerGenerationMixin) ===
 
     @property
-    def decoder_stack(self):
-        """The decoder layers and their caches (`zoo.decoder_stack`)."""
-        return DecoderStack(self.transformer_layers)
+    def decoder_layers(self):
+        return self.transformer_layers
 
-    def build_cache(self, inputs):
-        """Zero key/value caches: a tuple of `(B, 2, L, num_heads, depth)`."""
-        token_ids = inputs["token_ids"]
-        batch_size, max_length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        return self.decoder_stack.self_attention_caches(batch_size, max_length)
-
-    def call_with_cache(self, token_ids, cache, index):
-        """Feeds tokens at positions `index ...`; returns (logits, cache)."""
+    def embed_decoder(self, token_ids, index=0):
+        """Dropout(E[ids] + P[index ...])."""
         x = self.token_embedding(token_ids)
-        x = self.position_embedding(x, start_index=index)
-        x, cache = self.decoder_stack(x, cache, _decoder_step, index=index)
+        return self.embeddings_dropout(self.position_embedding(x, start_index=index))
+
+    def decoder_logits(self, x):
+        """LN(h_L) E^T (no LN with normalize_first=False)."""
         if self.layer_norm is not None:
             x = self.layer_norm(x)
-        return self.token_embedding(x, reverse=True), cache
-
-
-def _decoder_step(block, x, cache, cross_cache, index):
-    return block(x, self_attention_cache=cache, self_attention_cache_update_index=index)
+        return self.token_embedding(x, reverse=True)
 
 
 def build_model(**hparams):

@@ -55,7 +55,12 @@ import keras
 from keras import ops
 
 from keras_seq.layers import GRU, LSTM, BahdanauAttention, SimpleRNN
-from zoo.base import ZooModel
+from zoo.base import (
+    ZooModel,
+    check_choice,
+    check_positive_int,
+    check_rate,
+)
 
 PRESETS = {
     "tiny": {
@@ -247,15 +252,8 @@ def _check_hparams(**hp):
         "hidden_dim",
         "attention_units",
     )
-    for key in positive:
-        value = hp[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name}: {key} must be a positive int, got {value!r}.")
-    if hp["cell"] not in RECURRENT_LAYERS:
-        raise ValueError(
-            f"{name}: cell must be one of {sorted(RECURRENT_LAYERS)}, got "
-            f"{hp['cell']!r}."
-        )
+    check_positive_int(name, **{key: hp[key] for key in positive})
+    check_choice(name, cell=(hp["cell"], RECURRENT_LAYERS))
     if hp["pooling"] not in POOLINGS:
         raise ValueError(
             f"{name}: pooling must be one of {list(POOLINGS)}, got {hp['pooling']!r}."
@@ -265,8 +263,7 @@ def _check_hparams(**hp):
         raise ValueError(
             f"{name}: input_features must be an int >= 0, got {features!r}."
         )
-    if not isinstance(hp["dropout"], (int, float)) or not 0 <= hp["dropout"] < 1:
-        raise ValueError(f"{name}: dropout must be in [0, 1), got {hp['dropout']!r}.")
+    check_rate(name, dropout=hp["dropout"])
 
 
 def build_model(**hparams):

@@ -86,7 +86,14 @@ from keras_seq.layers import (
     LSTMCell,
     LuongAttention,
 )
-from zoo.base import ZooModel
+from zoo.base import (
+    ZooModel,
+    check_choice,
+    check_positive_int,
+    check_rate,
+    check_token_id,
+    id_inputs,
+)
 from zoo.generation import GenerationMixin
 
 PRESETS = {
@@ -486,27 +493,16 @@ class Seq2SeqAttention(GenerationMixin, ZooModel):
         self.logits_dense = keras.layers.Dense(vocabulary_size, name="logits")
 
         # === Functional model ===
-        encoder_token_ids = keras.Input(
-            (None,), dtype="int32", name="encoder_token_ids"
-        )
-        decoder_token_ids = keras.Input(
-            (None,), dtype="int32", name="decoder_token_ids"
-        )
+        inputs = id_inputs("encoder_token_ids", "decoder_token_ids")
+        encoder_token_ids, decoder_token_ids = inputs.values()
         states = self._initial_decoder_states(encoder_token_ids)
         y = self.embedding_dropout(self.decoder_embedding(decoder_token_ids))
         logits = self._readout(self.decoder_rnn(y, initial_state=states), y)
         super().__init__(
-            inputs={
-                "encoder_token_ids": encoder_token_ids,
-                "decoder_token_ids": decoder_token_ids,
-            },
+            inputs=inputs,
             outputs=logits,
             **kwargs,
         )
-
-        # === Config ===
-        for key, value in hparams.items():
-            setattr(self, key, value)
 
     def _initial_decoder_states(self, encoder_token_ids, training=None):
         """Runs the encoder; returns the decoder's initial states (see the cell)."""
@@ -588,26 +584,16 @@ def _check_hparams(**hp):
         "decoder_dim",
         "attention_units",
     )
-    for key in positive:
-        value = hp[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name}: {key} must be a positive int, got {value!r}.")
-    for key in ("start_token_id", "end_token_id"):
-        value = hp[key]
-        if not isinstance(value, int) or not 0 < value < hp["vocabulary_size"]:
-            raise ValueError(
-                f"{name}: {key} must be an id in [1, vocabulary_size="
-                f"{hp['vocabulary_size']}), got {value!r}."
-            )
-    if hp["cell"] not in CELLS:
-        raise ValueError(
-            f"{name}: cell must be one of {sorted(CELLS)}, got {hp['cell']!r}."
-        )
-    if hp["attention"] not in ATTENTIONS:
-        raise ValueError(
-            f"{name}: attention must be one of {list(ATTENTIONS)}, got "
-            f"{hp['attention']!r}."
-        )
+    check_positive_int(name, **{key: hp[key] for key in positive})
+    check_token_id(
+        name,
+        hp["vocabulary_size"],
+        start_token_id=hp["start_token_id"],
+        end_token_id=hp["end_token_id"],
+    )
+    check_choice(
+        name, cell=(hp["cell"], CELLS), attention=(hp["attention"], ATTENTIONS)
+    )
     memory_dim = hp["encoder_dim"] * (2 if hp["bidirectional"] else 1)
     if hp["attention"] == "luong_dot" and hp["decoder_dim"] != memory_dim:
         raise ValueError(
@@ -615,8 +601,7 @@ def _check_hparams(**hp):
             f"({hp['decoder_dim']}) must equal the encoder output width "
             f"encoder_dim * {2 if hp['bidirectional'] else 1} = {memory_dim}."
         )
-    if not isinstance(hp["dropout"], (int, float)) or not 0 <= hp["dropout"] < 1:
-        raise ValueError(f"{name}: dropout must be in [0, 1), got {hp['dropout']!r}.")
+    check_rate(name, dropout=hp["dropout"])
 
 
 def build_model(**hparams):

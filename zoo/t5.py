@@ -63,14 +63,17 @@ Example:
 import keras
 from keras import ops
 
-from keras_seq.layers import (
-    MultiHeadAttention,
-    RelativePositionBias,
-    RMSNormalization,
+from keras_seq.layers import RelativePositionBias, RMSNormalization
+from zoo import activations
+from zoo.base import (
+    ZooModel,
+    check_divisible,
+    check_positive_int,
+    check_rate,
+    check_token_id,
+    id_inputs,
 )
-from zoo.base import ZooModel, check_divisible, check_positive_int, check_rate
-from zoo.decoder_stack import DecoderStack
-from zoo.generation import GenerationMixin
+from zoo.decoder_stack import TransformerGenerationMixin, encoder_decoder_blocks
 
 PRESETS = {
     "tiny": {
@@ -138,128 +141,16 @@ def _normal(stddev):
     return keras.initializers.RandomNormal(stddev=stddev)
 
 
-class _T5Layer:
-    """The Keras layers of one T5 encoder or decoder layer, and how they chain.
-
-    A plain Python object, not a Keras layer: its layers belong to the model
-    (named `{prefix}_...`), and `__call__` is used both to build the model's
-    graph and by the cached decoding step, so the two run the same code.
-    """
-
-    def __init__(self, prefix, is_decoder, hparams):
-        d = hparams["d_model"]
-        h = hparams["num_heads"]
-        dff = hparams["dff"]
-        dropout = hparams["dropout"]
-        epsilon = hparams["layer_norm_epsilon"]
-        self.is_decoder = is_decoder
-        self.use_gated_activation = hparams["use_gated_activation"]
-
-        def norm(name):
-            return RMSNormalization(epsilon=epsilon, name=f"{prefix}_{name}")
-
-        def attention(name):
-            # T5 initializes W^Q with stddev (d * d_head)^-1/2 and leaves the
-            # logits unscaled; with our 1/sqrt(d_head) the same start is d^-1/2.
-            return MultiHeadAttention(
-                d,
-                h,
-                dropout=dropout,
-                use_bias=False,
-                kernel_initializer=_normal(d**-0.5),
-                name=f"{prefix}_{name}",
-            )
-
-        def drop(name):
-            return keras.layers.Dropout(dropout, name=f"{prefix}_{name}")
-
-        self.self_attention_layer_norm = norm("self_attention_layer_norm")
-        self.self_attention = attention("self_attention")
-        self.self_attention_dropout = drop("self_attention_dropout")
-        if is_decoder:
-            self.cross_attention_layer_norm = norm("cross_attention_layer_norm")
-            self.cross_attention = attention("cross_attention")
-            self.cross_attention_dropout = drop("cross_attention_dropout")
-        self.feed_forward_layer_norm = norm("feed_forward_layer_norm")
-        self.feed_forward_input = keras.layers.Dense(
-            dff,
-            activation=_activation(hparams["activation"]),
-            use_bias=False,
-            kernel_initializer=_normal(d**-0.5),
-            name=f"{prefix}_feed_forward_input",
-        )
-        if self.use_gated_activation:
-            # T5 v1.1: FFN(x) = (act(x W_1) * (x W_gate)) W_2.
-            self.feed_forward_gate = keras.layers.Dense(
-                dff,
-                use_bias=False,
-                kernel_initializer=_normal(d**-0.5),
-                name=f"{prefix}_feed_forward_gate",
-            )
-        self.feed_forward_output = keras.layers.Dense(
-            d,
-            use_bias=False,
-            kernel_initializer=_normal(dff**-0.5),
-            name=f"{prefix}_feed_forward_output",
-        )
-        self.feed_forward_dropout = drop("feed_forward_dropout")
-
-    def __call__(
-        self,
-        x,
-        self_attention_mask,
-        position_bias,
-        encoder_output=None,
-        cross_attention_mask=None,
-        self_attention_cache=None,
-        cache_index=None,
-        cross_attention_cache=None,
-    ):
-        """Returns `x`, and the updated self-attention cache if one is given."""
-        # x = x + Dropout(SelfAttention(RMSNorm(x)) with bias b[h, bucket(j-i)])
-        y = self.self_attention_layer_norm(x)
-        y = self.self_attention(
-            y,
-            y,
-            y,
-            mask=self_attention_mask,
-            attention_bias=position_bias,
-            use_causal_mask=self.is_decoder,
-            cache=self_attention_cache,
-            cache_update_index=cache_index,
-        )
-        if self_attention_cache is not None:
-            y, self_attention_cache = y
-        x = x + self.self_attention_dropout(y)
-        if self.is_decoder:
-            # x = x + Dropout(CrossAttention(RMSNorm(x), encoder output))
-            y = self.cross_attention_layer_norm(x)
-            if cross_attention_cache is None:
-                y = self.cross_attention(
-                    y, encoder_output, encoder_output, mask=cross_attention_mask
-                )
-            else:
-                # Keys and values come from the cache; k, v are not read.
-                y, _ = self.cross_attention(
-                    y, y, y, mask=cross_attention_mask, cache=cross_attention_cache
-                )
-            x = x + self.cross_attention_dropout(y)
-        # x = x + Dropout(W_2 Dropout(relu(W_1 RMSNorm(x))))
-        # (v1.1: act(W_1 RMSNorm(x)) * W_gate RMSNorm(x) inside the dropout)
-        y = self.feed_forward_layer_norm(x)
-        if self.use_gated_activation:
-            y = self.feed_forward_input(y) * self.feed_forward_gate(y)
-        else:
-            y = self.feed_forward_input(y)
-        y = self.feed_forward_output(self.feed_forward_dropout(y))
-        x = x + self.feed_forward_dropout(y)
-        if self_attention_cache is not None:
-            return x, self_attention_cache
-        return x
+def _fan_in_normal():
+    """N(0, 1 / fan_in): T5's `d^-1/2` for the projections of the model width
+    and `d_ff^-1/2` for the feed-forward output. (T5 initializes `W^Q` with
+    `(d * d_head)^-1/2` and leaves the logits unscaled; with our
+    `1/sqrt(d_head)` the same start is `d^-1/2`.)"""
+    return keras.initializers.VarianceScaling(1.0, "fan_in", "untruncated_normal")
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class T5(GenerationMixin, ZooModel):
+class T5(TransformerGenerationMixin, ZooModel):
     """T5 encoder-decoder (version 1.0 or 1.1) returning next-token logits.
 
     See the module docstring (the model card) for the architecture, the inputs,
@@ -292,7 +183,6 @@ class T5(GenerationMixin, ZooModel):
     """
 
     generation_prompt_key = "decoder_token_ids"
-    parallel_prefill = True
 
     # Names before the zoo took the course's vocabulary (keras-hub's).
     renamed_hyperparameters = {"hidden_dim": "d_model", "intermediate_dim": "dff"}
@@ -360,12 +250,25 @@ class T5(GenerationMixin, ZooModel):
         self.decoder_embedding_dropout = keras.layers.Dropout(
             dropout, name="decoder_embedding_dropout"
         )
-        self.encoder_layers = [
-            _T5Layer(f"encoder_layer_{i}", False, hparams) for i in range(num_layers)
-        ]
-        self.decoder_layers = [
-            _T5Layer(f"decoder_layer_{i}", True, hparams) for i in range(num_layers)
-        ]
+        # Pre-norm blocks: x = x + Dropout(Sublayer(RMSNorm(x))), no biases;
+        # the feed-forward net drops units after its activation too.
+        block_args = dict(
+            d_model=d_model,
+            num_heads=num_heads,
+            dff=dff,
+            dropout=dropout,
+            activation=activations.get("T5", activation, ACTIVATIONS),
+            layer_norm_epsilon=layer_norm_epsilon,
+            normalize_first=True,
+            kernel_initializer=_fan_in_normal(),
+            normalization="rms_norm",
+            use_bias=False,
+            use_gated_activation=use_gated_activation,
+            activation_dropout=dropout,
+        )
+        self.encoder_layers, self.decoder_layers = encoder_decoder_blocks(
+            num_layers, **block_args
+        )
         self.encoder_output_layer_norm = RMSNormalization(
             epsilon=layer_norm_epsilon, name="encoder_output_layer_norm"
         )
@@ -380,129 +283,64 @@ class T5(GenerationMixin, ZooModel):
         )
 
         # === Functional model ===
-        encoder_token_ids = keras.Input(
-            (None,), dtype="int32", name="encoder_token_ids"
-        )
-        decoder_token_ids = keras.Input(
-            (None,), dtype="int32", name="decoder_token_ids"
-        )
-        encoder_mask = _attention_mask(encoder_token_ids)
-        encoder_output = self._encode(encoder_token_ids, encoder_mask)
-        # Decoder: causal self-attention (the causal mask is the attention's)
+        inputs = id_inputs("encoder_token_ids", "decoder_token_ids")
+        encoder_token_ids, decoder_token_ids = inputs.values()
+        encoder_output, encoder_mask = self.encode(encoder_token_ids)
+        # Decoder: causal self-attention (the causal mask is the block's)
         # over non-pad keys, cross-attention over non-pad encoder positions.
-        x = self.decoder_embedding_dropout(self.token_embedding(decoder_token_ids))
+        x = self.embed_decoder(decoder_token_ids)
         position_bias = self.decoder_position_bias(x)
-        decoder_mask = _attention_mask(decoder_token_ids, first_is_real=True)
-        for layer in self.decoder_layers:
-            x = layer(
-                x,
-                decoder_mask,
-                position_bias,
-                encoder_output=encoder_output,
-                cross_attention_mask=encoder_mask,
-            )
-        logits = self._logits(x)
+        decoder_mask = _padding_mask(decoder_token_ids, first_is_real=True)
+        x = self.decoder_stack.run(
+            x,
+            encoder_output,
+            decoder_padding_mask=decoder_mask,
+            encoder_padding_mask=encoder_mask,
+            self_attention_bias=position_bias,
+        )
+        logits = self.decoder_logits(x)
         super().__init__(
-            inputs={
-                "encoder_token_ids": encoder_token_ids,
-                "decoder_token_ids": decoder_token_ids,
-            },
+            inputs=inputs,
             outputs=logits,
             **kwargs,
         )
 
-        # === Config ===
-        for key, value in hparams.items():
-            setattr(self, key, value)
+    # === Encoder and decoder (zoo.decoder_stack.TransformerGenerationMixin) ===
 
-    def _encode(self, encoder_token_ids, encoder_mask):
-        """The encoder stack: `(B, S)` ids -> `(B, S, d_model)`."""
+    def encode(self, encoder_token_ids):
+        """`(encoder_output (B, S, d_model), encoder_padding_mask (B, S))`."""
+        encoder_mask = _padding_mask(encoder_token_ids)
         x = self.encoder_embedding_dropout(self.token_embedding(encoder_token_ids))
         position_bias = self.encoder_position_bias(x)
         for layer in self.encoder_layers:
-            x = layer(x, encoder_mask, position_bias)
-        return self.encoder_output_dropout(self.encoder_output_layer_norm(x))
+            x = layer(x, padding_mask=encoder_mask, attention_bias=position_bias)
+        x = self.encoder_output_dropout(self.encoder_output_layer_norm(x))
+        return x, encoder_mask
 
-    def _logits(self, x):
+    def embed_decoder(self, token_ids, index=0):
+        return self.decoder_embedding_dropout(self.token_embedding(token_ids))
+
+    def decoder_attention_bias(self, x, cache, index):
+        """Bias rows for the absolute positions of the new tokens; the keys are
+        the cache's positions."""
+        return self.decoder_position_bias(
+            x, cache["self_attention"][0][:, 0], query_start_index=index
+        )
+
+    def decoder_logits(self, x):
         """logits = (RMSNorm(x) * d^-1/2) E^T (tied), or RMSNorm(x) W_out."""
         x = self.decoder_output_dropout(self.decoder_output_layer_norm(x))
         if self.token_embedding.tie_weights:
             x = x * ops.cast(self.token_embedding.output_dim**-0.5, x.dtype)
         return self.token_embedding(x, reverse=True)
 
-    # === Generation contract (zoo.generation.GenerationMixin) ===
 
-    @property
-    def decoder_stack(self):
-        """The decoder layers and their caches (`zoo.decoder_stack`)."""
-        return DecoderStack(self.decoder_layers)
-
-    def build_cache(self, inputs):
-        """Runs the encoder once; empty self-attention caches.
-
-        Returns a dict of tensors with the batch first: `"self"`: zero
-        self-attention caches, `"cross"`: the cross-attention keys and values
-        of the encoder output, each a tuple of per-layer
-        `(B, 2, length, num_heads, head_dim)` caches (`L` the decoder buffer
-        length, `S` the encoder's); `"encoder_mask"`: `(B, S)` int32, 1 at
-        non-pad encoder positions.
-        """
-        encoder_token_ids = ops.convert_to_tensor(inputs["encoder_token_ids"])
-        decoder_length = ops.shape(inputs["decoder_token_ids"])[1]
-        encoder_mask = _attention_mask(encoder_token_ids)
-        encoder_output = self._encode(encoder_token_ids, encoder_mask)
-        batch_size = ops.shape(encoder_token_ids)[0]
-        stack = self.decoder_stack
-        return {
-            "self": stack.self_attention_caches(batch_size, decoder_length),
-            "cross": stack.cross_attention_caches(encoder_output),
-            "encoder_mask": ops.cast(ops.not_equal(encoder_token_ids, 0), "int32"),
-        }
-
-    def call_with_cache(self, token_ids, cache, index):
-        """Decodes `token_ids` `(B, n)` at positions `index ... index + n - 1`."""
-        x = self.decoder_embedding_dropout(self.token_embedding(token_ids))
-        # Bias rows for the absolute positions of the new tokens; keys = cache.
-        position_bias = self.decoder_position_bias(
-            x, cache["self"][0][:, 0], query_start_index=index
-        )
-        cross_mask = ops.expand_dims(ops.cast(cache["encoder_mask"], "bool"), 1)
-        x, self_caches = self.decoder_stack(
-            x,
-            cache["self"],
-            _decoder_step,
-            cross_attention_caches=cache["cross"],
-            index=index,
-            position_bias=position_bias,
-            cross_mask=cross_mask,
-        )
-        return self._logits(x), {**cache, "self": self_caches}
-
-
-def _decoder_step(layer, x, cache, cross_cache, index, position_bias, cross_mask):
-    return layer(
-        x,
-        None,
-        position_bias,
-        cross_attention_mask=cross_mask,
-        self_attention_cache=cache,
-        cache_index=index,
-        cross_attention_cache=cross_cache,
-    )
-
-
-# T5's feed-forward activations by name (a string keeps the config plain).
+# T5's feed-forward activations (`zoo.activations`).
 ACTIVATIONS = ("relu", "gelu", "gelu_approximate")
 
 
-def _activation(name):
-    if name == "gelu_approximate":
-        return lambda x: keras.activations.gelu(x, approximate=True)
-    return keras.activations.get(name)
-
-
-def _attention_mask(token_ids, first_is_real=False):
-    """Key padding mask as an attention mask: `(B, 1, L)`, true at non-pad.
+def _padding_mask(token_ids, first_is_real=False):
+    """Key padding mask: `(B, L)`, true at non-pad.
 
     `first_is_real`: position 0 is a real token even if it is the pad id (the
     decoder's start token in T5 checkpoints).
@@ -511,7 +349,7 @@ def _attention_mask(token_ids, first_is_real=False):
     if first_is_real:
         first = ops.equal(ops.cumsum(ops.ones_like(token_ids), axis=1), 1)
         mask = ops.logical_or(mask, first)
-    return ops.expand_dims(mask, 1)
+    return mask
 
 
 def _check_hparams(hparams):
@@ -527,21 +365,14 @@ def _check_hparams(hparams):
     check_positive_int("T5", **{key: hparams[key] for key in positive})
     check_divisible("T5", "d_model", hparams["d_model"], hparams["num_heads"])
     check_rate("T5", dropout=hparams["dropout"])
-    if hparams["activation"] not in ACTIVATIONS:
-        raise ValueError(
-            f"T5: activation must be one of {ACTIVATIONS}, got "
-            f"{hparams['activation']!r}."
-        )
     # The end id must not be the pad id 0; the start id may (T5 checkpoints
     # start decoding from the pad id: the decoder's first position is always
     # a real token).
-    for key, low in (("start_token_id", 0), ("end_token_id", 1)):
-        value = hparams[key]
-        if not isinstance(value, int) or not low <= value < hparams["vocabulary_size"]:
-            raise ValueError(
-                f"T5: {key} must be an id in [{low}, vocabulary_size="
-                f"{hparams['vocabulary_size']}) (0 is the pad id), got {value!r}."
-            )
+    vocabulary_size = hparams["vocabulary_size"]
+    check_token_id(
+        "T5", vocabulary_size, low=0, start_token_id=hparams["start_token_id"]
+    )
+    check_token_id("T5", vocabulary_size, end_token_id=hparams["end_token_id"])
 
 
 def build_model(**hparams):

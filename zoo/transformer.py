@@ -43,14 +43,9 @@ import math
 import keras
 from keras import ops
 
-from keras_seq.layers import (
-    PositionalEncoding,
-    TransformerDecoderBlock,
-    TransformerEncoderBlock,
-)
-from zoo.base import ZooModel, check_divisible, check_token_id
-from zoo.decoder_stack import DecoderStack
-from zoo.generation import GenerationMixin
+from keras_seq.layers import PositionalEncoding
+from zoo.base import ZooModel, check_divisible, check_token_id, id_inputs
+from zoo.decoder_stack import TransformerGenerationMixin, encoder_decoder_blocks
 
 PRESETS = {
     "tiny": dict(
@@ -107,7 +102,7 @@ FACTS = dict(
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
-class Transformer(GenerationMixin, ZooModel):
+class Transformer(TransformerGenerationMixin, ZooModel):
     """The Transformer encoder-decoder (see the module's model card).
 
         x_0 = sqrt(d) E[source] + PE            y_0 = sqrt(d) E[target_in] + PE
@@ -152,9 +147,6 @@ class Transformer(GenerationMixin, ZooModel):
     """
 
     generation_prompt_key = "decoder_token_ids"
-    # Each decoder position's cached keys/values depend on target tokens up to
-    # it only: the prompt can be fed in one parallel call.
-    parallel_prefill = True
 
     def __init__(
         self,
@@ -209,14 +201,9 @@ class Transformer(GenerationMixin, ZooModel):
         self.decoder_embeddings_dropout = keras.layers.Dropout(
             dropout, dtype=dtype, name="decoder_embeddings_dropout"
         )
-        self.encoder_layers = [
-            TransformerEncoderBlock(**block_args, name=f"encoder_layer_{i}")
-            for i in range(num_layers)
-        ]
-        self.decoder_layers = [
-            TransformerDecoderBlock(**block_args, name=f"decoder_layer_{i}")
-            for i in range(num_layers)
-        ]
+        self.encoder_layers, self.decoder_layers = encoder_decoder_blocks(
+            num_layers, **block_args
+        )
         self.encoder_layer_norm = self.decoder_layer_norm = None
         if normalize_first:
             self.encoder_layer_norm = keras.layers.LayerNormalization(
@@ -228,29 +215,20 @@ class Transformer(GenerationMixin, ZooModel):
         self._embedding_scale = math.sqrt(d_model)
 
         # === Functional model ===
-        encoder_token_ids = keras.Input(
-            shape=(None,), dtype="int32", name="encoder_token_ids"
-        )
-        decoder_token_ids = keras.Input(
-            shape=(None,), dtype="int32", name="decoder_token_ids"
-        )
-        encoder_padding_mask = ops.not_equal(encoder_token_ids, 0)
-        encoder_output = self._encode(encoder_token_ids, encoder_padding_mask)
-        y = self._embed(decoder_token_ids, self.decoder_embeddings_dropout)
+        inputs = id_inputs("encoder_token_ids", "decoder_token_ids")
+        encoder_token_ids, decoder_token_ids = inputs.values()
+        encoder_output, encoder_padding_mask = self.encode(encoder_token_ids)
+        y = self.embed_decoder(decoder_token_ids)
         decoder_padding_mask = ops.not_equal(decoder_token_ids, 0)
-        for block in self.decoder_layers:
-            y = block(
-                y,
-                encoder_output,
-                decoder_padding_mask=decoder_padding_mask,
-                encoder_padding_mask=encoder_padding_mask,
-            )
-        logits = self._logits(y)
+        y = self.decoder_stack.run(
+            y,
+            encoder_output,
+            decoder_padding_mask=decoder_padding_mask,
+            encoder_padding_mask=encoder_padding_mask,
+        )
+        logits = self.decoder_logits(y)
         super().__init__(
-            inputs={
-                "encoder_token_ids": encoder_token_ids,
-                "decoder_token_ids": decoder_token_ids,
-            },
+            inputs=inputs,
             outputs=logits,
             dtype=dtype,
             **kwargs,
@@ -262,75 +240,25 @@ class Transformer(GenerationMixin, ZooModel):
         x = self.positional_encoding(x, start_index=start_index)
         return dropout(x)
 
-    def _encode(self, encoder_token_ids, encoder_padding_mask):
+    # === Encoder and decoder (zoo.decoder_stack.TransformerGenerationMixin) ===
+
+    def encode(self, encoder_token_ids):
+        """`(encoder_output (B, S, d_model), encoder_padding_mask (B, S))`."""
+        encoder_padding_mask = ops.not_equal(encoder_token_ids, 0)
         x = self._embed(encoder_token_ids, self.encoder_embeddings_dropout)
         for block in self.encoder_layers:
             x = block(x, padding_mask=encoder_padding_mask)
         if self.encoder_layer_norm is not None:
             x = self.encoder_layer_norm(x)
-        return x
+        return x, encoder_padding_mask
 
-    def _logits(self, y):
+    def embed_decoder(self, token_ids, index=0):
+        return self._embed(token_ids, self.decoder_embeddings_dropout, index)
+
+    def decoder_logits(self, y):
         if self.decoder_layer_norm is not None:
             y = self.decoder_layer_norm(y)
         return self.token_embedding(y, reverse=True)
-
-    @property
-    def decoder_stack(self):
-        """The decoder layers and their caches (`zoo.decoder_stack`)."""
-        return DecoderStack(self.decoder_layers)
-
-    def build_cache(self, inputs):
-        """Runs the encoder once; caches its keys/values for every decoder layer.
-
-        Returns a dict: `encoder_output` `(B, S, d_model)`,
-        `encoder_padding_mask` `(B, S)`, `cross_attention` (the encoder output
-        projected by each cross-attention) and zero `self_attention` caches,
-        each a tuple of per-layer `(B, 2, length, h, depth)` caches.
-        """
-        encoder_token_ids = inputs["encoder_token_ids"]
-        decoder_token_ids = inputs["decoder_token_ids"]
-        encoder_padding_mask = ops.not_equal(encoder_token_ids, 0)
-        encoder_output = self._encode(encoder_token_ids, encoder_padding_mask)
-        stack = self.decoder_stack
-        return {
-            "encoder_output": encoder_output,
-            "encoder_padding_mask": ops.cast(encoder_padding_mask, "int32"),
-            "cross_attention": stack.cross_attention_caches(encoder_output),
-            "self_attention": stack.self_attention_caches(
-                ops.shape(decoder_token_ids)[0], ops.shape(decoder_token_ids)[1]
-            ),
-        }
-
-    def call_with_cache(self, token_ids, cache, index):
-        """Feeds target tokens at positions `index ...`; returns (logits, cache)."""
-        y = self._embed(token_ids, self.decoder_embeddings_dropout, index)
-        y, self_caches = self.decoder_stack(
-            y,
-            cache["self_attention"],
-            _decoder_step,
-            cross_attention_caches=cache["cross_attention"],
-            index=index,
-            encoder_output=cache["encoder_output"],
-            encoder_padding_mask=cache["encoder_padding_mask"],
-        )
-        return self._logits(y), {**cache, "self_attention": self_caches}
-
-
-def _decoder_step(
-    block, y, cache, cross_cache, index, encoder_output, encoder_padding_mask
-):
-    # The encoder output is passed for the block's checks; with a cross cache
-    # and no update index, its keys and values come from the cache.
-    y, cache, _ = block(
-        y,
-        encoder_output,
-        encoder_padding_mask=encoder_padding_mask,
-        self_attention_cache=cache,
-        self_attention_cache_update_index=index,
-        cross_attention_cache=cross_cache,
-    )
-    return y, cache
 
 
 def build_model(**hparams):

@@ -6,6 +6,13 @@ from keras_seq.layers import _attention_utils as utils
 from keras_seq.layers._composite import CompositeLayer
 from keras_seq.layers.feed_forward import FeedForward
 from keras_seq.layers.multi_head_attention import MultiHeadAttention
+from keras_seq.layers.rms_normalization import RMSNormalization
+
+# The normalizations a block can use, by name (a string keeps the config plain).
+NORMALIZATIONS = {
+    "layer_norm": keras.layers.LayerNormalization,
+    "rms_norm": RMSNormalization,
+}
 
 
 class TransformerBlock(CompositeLayer):
@@ -26,10 +33,19 @@ class TransformerBlock(CompositeLayer):
         normalize_first=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        normalization="layer_norm",
+        use_bias=True,
+        use_gated_activation=False,
+        activation_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         name = type(self).__name__
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"{name}: normalization must be one of {sorted(NORMALIZATIONS)}, "
+                f"got {normalization!r}."
+            )
         if d_model % num_heads != 0:
             raise ValueError(
                 f"{name}: d_model={d_model} is not divisible by num_heads={num_heads}."
@@ -45,6 +61,10 @@ class TransformerBlock(CompositeLayer):
         self.normalize_first = normalize_first
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        self.normalization = normalization
+        self.use_bias = use_bias
+        self.use_gated_activation = use_gated_activation
+        self.activation_dropout = activation_dropout
         self.supports_masking = True
         # Created here (a subclass may replace them), built in build().
         self.self_attention = self._attention("self_attention")
@@ -57,6 +77,9 @@ class TransformerBlock(CompositeLayer):
             dropout=self.dropout,
             kernel_initializer=self.kernel_initializer,
             bias_initializer=self.bias_initializer,
+            use_bias=self.use_bias,
+            use_gated_activation=self.use_gated_activation,
+            activation_dropout=self.activation_dropout,
             dtype=self.dtype_policy,
             name="feed_forward",
         )
@@ -76,6 +99,7 @@ class TransformerBlock(CompositeLayer):
             self.d_model,
             self.num_heads,
             dropout=self.dropout,
+            use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
             bias_initializer=self.bias_initializer,
             dtype=self.dtype_policy,
@@ -83,7 +107,7 @@ class TransformerBlock(CompositeLayer):
         )
 
     def _layer_norm(self, name):
-        return keras.layers.LayerNormalization(
+        return NORMALIZATIONS[self.normalization](
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
         )
 
@@ -145,6 +169,10 @@ class TransformerBlock(CompositeLayer):
                     self.kernel_initializer
                 ),
                 "bias_initializer": utils.serialize_initializer(self.bias_initializer),
+                "normalization": self.normalization,
+                "use_bias": self.use_bias,
+                "use_gated_activation": self.use_gated_activation,
+                "activation_dropout": self.activation_dropout,
             }
         )
         return config

@@ -16,6 +16,12 @@ class FeedForward(CompositeLayer):
     residual dropout, applied before the residual connection, which is the
     caller's). Masks pass through unchanged.
 
+    Options of later Transformers (T5, Raffel et al., 2020; Shazeer, 2020):
+    `use_bias=False` drops `b_1`, `b_2`; `use_gated_activation=True` adds
+    `gate_dense` (`W_g`) and computes `(f(x W_1) * x W_g) W_2` (GLU variants,
+    T5 v1.1's "gated-gelu"); `activation_dropout` drops units of the inner
+    layer, before `W_2` (T5's dropout inside the feed-forward network).
+
     Args:
         d_model: int, output width.
         dff: int, inner width.
@@ -23,6 +29,10 @@ class FeedForward(CompositeLayer):
         dropout: float in [0, 1), dropout rate on the output.
         kernel_initializer: initializer of the Dense kernels.
         bias_initializer: initializer of the Dense biases.
+        use_bias: bool, whether the Dense layers have biases.
+        use_gated_activation: bool, multiply `f(x W_1)` by a linear gate
+            `x W_g`.
+        activation_dropout: float in [0, 1), dropout rate on the inner layer.
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -40,6 +50,8 @@ class FeedForward(CompositeLayer):
     References:
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762),
           "Attention Is All You Need", section 3.3, equation (2).
+        - [Shazeer, 2020](https://arxiv.org/abs/2002.05202), "GLU Variants
+          Improve Transformer" (the gated form).
     """
 
     def __init__(
@@ -50,20 +62,36 @@ class FeedForward(CompositeLayer):
         dropout=0.0,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        use_bias=True,
+        use_gated_activation=False,
+        activation_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not 0 <= dropout < 1:
-            raise ValueError(f"FeedForward: dropout must be in [0, 1), got {dropout}.")
+        for key, rate in (
+            ("dropout", dropout),
+            ("activation_dropout", activation_dropout),
+        ):
+            if not 0 <= rate < 1:
+                raise ValueError(f"FeedForward: {key} must be in [0, 1), got {rate}.")
         self.d_model = d_model
         self.dff = dff
         self.activation = activation
         self.dropout = dropout
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        self.use_bias = use_bias
+        self.use_gated_activation = use_gated_activation
+        self.activation_dropout = activation_dropout
         self.supports_masking = True
-        # W_1: (d_in, dff) with activation f; W_2: (dff, d_model).
+        # W_1: (d_in, dff) with activation f; W_g: (d_in, dff); W_2: (dff, d_model).
         self.intermediate_dense = self._dense(dff, activation, "intermediate_dense")
+        self.gate_dense = None
+        if use_gated_activation:
+            self.gate_dense = self._dense(dff, None, "gate_dense")
+        self.activation_dropout_layer = keras.layers.Dropout(
+            activation_dropout, dtype=self.dtype_policy, name="activation_dropout"
+        )
         self.output_dense = self._dense(d_model, None, "output_dense")
         self.output_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="output_dropout"
@@ -73,6 +101,7 @@ class FeedForward(CompositeLayer):
         return keras.layers.Dense(
             units,
             activation=activation,
+            use_bias=self.use_bias,
             kernel_initializer=utils.clone_initializer(self.kernel_initializer),
             bias_initializer=utils.clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy,
@@ -81,14 +110,19 @@ class FeedForward(CompositeLayer):
 
     def build(self, inputs_shape):
         self.build_sublayer(self.intermediate_dense, inputs_shape)
+        if self.gate_dense is not None:
+            self.build_sublayer(self.gate_dense, inputs_shape)
         self.build_sublayer(self.output_dense, tuple(inputs_shape[:-1]) + (self.dff,))
         # Later calls with another last dimension get a ValueError naming us.
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: inputs_shape[-1]})
 
     def call(self, inputs, training=None):
-        # FFN(x) = f(x W_1 + b_1) W_2 + b_2
-        x = self.output_dense(self.intermediate_dense(inputs))
-        return self.output_dropout(x, training=training)
+        # FFN(x) = f(x W_1 + b_1) W_2 + b_2   (gated: (f(x W_1) * x W_g) W_2)
+        h = self.intermediate_dense(inputs)
+        if self.gate_dense is not None:
+            h = h * self.gate_dense(inputs)
+        h = self.activation_dropout_layer(h, training=training)
+        return self.output_dropout(self.output_dense(h), training=training)
 
     def compute_output_shape(self, inputs_shape):
         return tuple(inputs_shape[:-1]) + (self.d_model,)
@@ -105,6 +139,9 @@ class FeedForward(CompositeLayer):
                     self.kernel_initializer
                 ),
                 "bias_initializer": utils.serialize_initializer(self.bias_initializer),
+                "use_bias": self.use_bias,
+                "use_gated_activation": self.use_gated_activation,
+                "activation_dropout": self.activation_dropout,
             }
         )
         return config

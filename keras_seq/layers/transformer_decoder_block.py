@@ -41,7 +41,9 @@ class TransformerDecoderBlock(TransformerBlock):
     depth)` holds the encoder's projected keys and values: pass a zero cache
     (`block.cross_attention.initial_cache(batch, S_enc)`) with
     `cross_attention_cache_update_index=0` on the first step to fill it, then
-    `None` to reuse it. Both are optional, and each is returned updated when
+    `None` to reuse it; or pass the encoder's keys and values once computed
+    (`block.cross_attention.key_value_cache(e)`), and then `encoder_sequence`
+    may be left out. Both are optional, and each is returned updated when
     given.
 
     Args:
@@ -55,6 +57,14 @@ class TransformerDecoderBlock(TransformerBlock):
         normalize_first: bool, pre-LN instead of post-LN.
         kernel_initializer: initializer of all Dense kernels.
         bias_initializer: initializer of all Dense biases.
+        normalization: `"layer_norm"` (`keras.layers.LayerNormalization`) or
+            `"rms_norm"` (`RMSNormalization`, T5's).
+        use_bias: bool, biases in the attention and feed-forward Dense layers
+            (T5 has none).
+        use_gated_activation: bool, the gated feed-forward network of T5 v1.1
+            (see `FeedForward`).
+        activation_dropout: float in [0, 1), dropout inside the feed-forward
+            network, after its activation (T5's).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -152,7 +162,14 @@ class TransformerDecoderBlock(TransformerBlock):
         where = utils.describe(self)
         self._check_width("decoder_sequence", decoder_sequence.shape)
         has_cross = self.cross_attention is not None
-        if has_cross != (encoder_sequence is not None):
+        # A filled cross-attention cache stands for the encoder sequence.
+        cross_from_cache = (
+            cross_attention_cache is not None
+            and cross_attention_cache_update_index is None
+        )
+        if has_cross != (encoder_sequence is not None) and not (
+            has_cross and cross_from_cache
+        ):
             built = "with" if has_cross else "without"
             raise ValueError(
                 f"{where} was built {built} cross-attention: call it as "
@@ -196,10 +213,11 @@ class TransformerDecoderBlock(TransformerBlock):
 
         # Sublayer 2: cross-attention over the encoder outputs.
         if has_cross:
-            if encoder_padding_mask is None:
+            if encoder_padding_mask is None and encoder_sequence is not None:
                 encoder_padding_mask = utils.keras_mask(encoder_sequence)
-            key_length = encoder_sequence.shape[1]
-            if cross_attention_cache is not None:
+            if cross_attention_cache is None:
+                key_length = encoder_sequence.shape[1]
+            else:
                 key_length = cross_attention_cache.shape[2]
             mask = utils.merge_padding_and_attention_masks(
                 self,

@@ -40,6 +40,14 @@ class TransformerEncoderBlock(TransformerBlock):
         normalize_first: bool, pre-LN instead of post-LN.
         kernel_initializer: initializer of all Dense kernels.
         bias_initializer: initializer of all Dense biases.
+        normalization: `"layer_norm"` (`keras.layers.LayerNormalization`) or
+            `"rms_norm"` (`RMSNormalization`, T5's).
+        use_bias: bool, biases in the attention and feed-forward Dense layers
+            (T5 has none).
+        use_gated_activation: bool, the gated feed-forward network of T5 v1.1
+            (see `FeedForward`).
+        activation_dropout: float in [0, 1), dropout inside the feed-forward
+            network, after its activation (T5's).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:

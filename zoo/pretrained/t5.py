@@ -244,7 +244,7 @@ def transformers_entries(model, reader=None):
                 )
             )
             n = 1
-            if layer.is_decoder:
+            if stack == "decoder":
                 entries += _attention(
                     p + "1.EncDecAttention", layer.cross_attention, depth
                 )
@@ -257,14 +257,18 @@ def transformers_entries(model, reader=None):
                 n = 2
             ffn = f"{p}{n}.DenseReluDense."
             if layer.use_gated_activation:
-                entries.append(_linear(ffn + "wi_0", layer.feed_forward_input))
-                entries.append(_linear(ffn + "wi_1", layer.feed_forward_gate))
+                entries.append(
+                    _linear(ffn + "wi_0", layer.feed_forward.intermediate_dense)
+                )
+                entries.append(_linear(ffn + "wi_1", layer.feed_forward.gate_dense))
             else:
-                entries.append(_linear(ffn + "wi", layer.feed_forward_input))
-            entries.append(_linear(ffn + "wo", layer.feed_forward_output))
+                entries.append(
+                    _linear(ffn + "wi", layer.feed_forward.intermediate_dense)
+                )
+            entries.append(_linear(ffn + "wo", layer.feed_forward.output_dense))
             entries.append(
                 mapping.Entry(
-                    f"{p}{n}.layer_norm.weight", [layer.feed_forward_layer_norm.scale]
+                    f"{p}{n}.layer_norm.weight", [layer.feedforward_layer_norm.scale]
                 )
             )
         bias = getattr(model, f"{stack}_position_bias")
@@ -311,7 +315,7 @@ def keras_hub_pairs(backbone, model):
                     1,
                 )
             )
-            if ours.is_decoder:
+            if getattr(ours, "cross_attention", None) is not None:
                 pairs += attention(theirs.cross_attention, ours.cross_attention)
                 pairs.append(
                     (
@@ -321,13 +325,25 @@ def keras_hub_pairs(backbone, model):
                     )
                 )
             pairs += [
-                (theirs.layer_norm.weight, ours.feed_forward_layer_norm.scale, 1),
-                (theirs.input_projector.kernel, ours.feed_forward_input.kernel, 1),
-                (theirs.output_projector.kernel, ours.feed_forward_output.kernel, 1),
+                (theirs.layer_norm.weight, ours.feedforward_layer_norm.scale, 1),
+                (
+                    theirs.input_projector.kernel,
+                    ours.feed_forward.intermediate_dense.kernel,
+                    1,
+                ),
+                (
+                    theirs.output_projector.kernel,
+                    ours.feed_forward.output_dense.kernel,
+                    1,
+                ),
             ]
             if ours.use_gated_activation:
                 pairs.append(
-                    (theirs.gate_projector.kernel, ours.feed_forward_gate.kernel, 1)
+                    (
+                        theirs.gate_projector.kernel,
+                        ours.feed_forward.gate_dense.kernel,
+                        1,
+                    )
                 )
     encoder = backbone.encoder_transformer_layers[0].self_attention
     decoder = backbone.decoder_transformer_layers[0].self_attention
