@@ -129,6 +129,45 @@ def test_causal_lm_windows_predict_the_next_token(family, text, char_tok):
     assert window in TEXT
 
 
+def test_random_offsets_cut_the_text_anew_each_epoch_from_the_seed(text, char_tok):
+    def first_tokens(seed, epochs=6):
+        batches = data.make_batches(
+            "char_rnn",
+            text,
+            tokenizer=char_tok,
+            batch_size=4,
+            sequence_length=10,
+            seed=seed,
+            shuffle=False,
+            drop_remainder=True,
+            random_offsets=True,
+        )
+        per_epoch = sum(1 for _ in batches)
+        firsts = []
+        for i, (x, y, _) in enumerate(batches.repeat(epochs)):
+            np.testing.assert_array_equal(x["token_ids"][:, 1:], y[:, :-1])
+            if i % per_epoch == 0:
+                firsts.append(char_tok.detokenize(x["token_ids"][0]).numpy())
+        return firsts
+
+    firsts = first_tokens(seed=0)
+    # Unshuffled, each epoch starts at its own offset into the same text.
+    assert len(set(firsts)) > 1
+    assert all(w.decode() in TEXT for w in firsts)
+    assert first_tokens(seed=0) == firsts  # reproducible from the seed
+    assert first_tokens(seed=1) != firsts
+    plain = data.make_batches(
+        "char_rnn",
+        text,
+        tokenizer=char_tok,
+        batch_size=4,
+        sequence_length=10,
+        shuffle=False,
+    )
+    starts = {char_tok.detokenize(_first(plain)[0]["token_ids"][0]).numpy()}
+    assert starts == {TEXT[:10].encode()}  # the default cut starts at 0
+
+
 def test_stateful_rows_continue_across_batches(text, char_tok):
     batches = list(
         data.make_batches(

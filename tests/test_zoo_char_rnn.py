@@ -128,9 +128,22 @@ def test_bad_hyperparameters():
         ({"cell": "transformer"}, "cell must be one of"),
         ({"num_layers": 0}, "num_layers must be a positive int"),
         ({"dropout": 1.0}, "dropout must be in"),
+        ({"recurrent_dropout": -0.1}, "recurrent_dropout must be in"),
         ({"stateful": True}, "stateful=True needs a fixed positive int batch_size"),
         ({"batch_size": 4}, "batch_size is only for stateful=True"),
     ]
     for overrides, message in cases:
         with pytest.raises(ValueError, match=message):
             CharRNN(**_tiny(**overrides))
+
+
+def test_recurrent_dropout_reaches_the_cells_and_round_trips():
+    model = CharRNN(**_tiny(recurrent_dropout=0.25))
+    assert {layer.cell.recurrent_dropout for layer in model.recurrent_layers} == {0.25}
+    again = CharRNN.from_config(model.get_config())
+    assert again.recurrent_layers[0].cell.recurrent_dropout == 0.25
+    x = {"token_ids": np.arange(1, 9, dtype="int32").reshape(2, 4)}
+    # Inference ignores dropout; training draws masks on h_{t-1}.
+    np.testing.assert_allclose(model(x), model(x))
+    keras.utils.set_random_seed(1)
+    assert not np.allclose(model(x, training=True), model(x))

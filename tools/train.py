@@ -59,19 +59,37 @@ flags.DEFINE_string("data_dir", None, "Where TFDS datasets are prepared and read
 flags.DEFINE_string(
     "model_dir", None, "Output directory (default runs/<model>-<dataset>)."
 )
+# --steps, --batch_size, --learning_rate, --schedule and --weight_decay default
+# to what the family chose for the preset (its `training_defaults` fact), else
+# to the tool's own defaults (keras_seq.training.trainer.TOOL_DEFAULTS).
+_CHOSEN = "default: the family's choice for the preset, else"
 flags.DEFINE_integer(
-    "steps", 600, "Training steps (ignored when --epochs is set).", lower_bound=1
+    "steps",
+    None,
+    f"Training steps (ignored when --epochs is set; {_CHOSEN} 600).",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
     "epochs", None, "Passes over the training split (overrides --steps).", lower_bound=1
 )
-flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
-flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.", lower_bound=0.0)
+flags.DEFINE_integer(
+    "batch_size", None, f"Global batch size ({_CHOSEN} 128).", lower_bound=1
+)
+flags.DEFINE_float(
+    "learning_rate", None, f"Peak learning rate ({_CHOSEN} 3e-3).", lower_bound=0.0
+)
 flags.DEFINE_enum(
     "schedule",
-    "constant",
+    None,
     ["constant", "warmup_rsqrt", "cosine"],
-    "Learning-rate schedule.",
+    f"Learning-rate schedule ({_CHOSEN} constant).",
+)
+flags.DEFINE_float(
+    "weight_decay",
+    None,
+    "Decoupled weight decay (AdamW; biases, norms and embeddings are not "
+    f"decayed; {_CHOSEN} 0: Adam).",
+    lower_bound=0.0,
 )
 flags.DEFINE_integer(
     "warmup_steps", None, "Warm-up steps (default 10% of training).", lower_bound=1
@@ -208,6 +226,7 @@ def main(argv):
         schedule=FLAGS.schedule,
         warmup_steps=FLAGS.warmup_steps,
         clipnorm=FLAGS.clipnorm or None,
+        weight_decay=FLAGS.weight_decay,
         seed=FLAGS.seed,
         mixed_precision=FLAGS.mixed_precision,
         jit_compile=FLAGS.jit_compile,

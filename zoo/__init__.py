@@ -54,7 +54,8 @@ def register(name, build_model, presets, *, module=None, **facts):
             module of `build_model`), imported before a `.keras` file of the
             family is loaded.
         **facts: the family's facts (`zoo.family`): `tasks`,
-            `default_sequence_length`, `text_interface`.
+            `default_sequence_length`, `text_interface`,
+            `validation_metrics`, `training_defaults`.
 
     Returns:
         The registered `zoo.family.Family`.

@@ -36,6 +36,11 @@ layers of 512 units with dropout 0.5, 5.7M parameters, as for the Shakespeare
 and Linux samples of "The Unreasonable Effectiveness of Recurrent Neural
 Networks"; for 1 MB of text and more), both on 256 byte ids (pad 0 = the NUL
 byte; the train tool sets the vocabulary of the data's characters).
+`recurrent_dropout` (default 0) drops `h_(t-1)` in each LSTM's recurrent
+matmul (Gal & Ghahramani, 2016), one mask per sequence. The train tool's
+settings for `small` (the `training_defaults` fact: 1,000 steps of 32 windows
+of 50 characters, learning rate 6e-3, constant) were chosen by measurement
+(docs/training_on_your_own_data.md).
 
 References:
     - [Karpathy, 2015](https://karpathy.github.io/2015/05/21/rnn-effectiveness/),
@@ -43,6 +48,9 @@ References:
       https://github.com/karpathy/char-rnn.
     - [Graves, 2013](https://arxiv.org/abs/1308.0850), "Generating Sequences
       With Recurrent Neural Networks".
+    - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287), "A
+      Theoretically Grounded Application of Dropout in Recurrent Neural
+      Networks" (recurrent dropout).
     - [Williams & Peng, 1990](https://doi.org/10.1162/neco.1990.2.4.490),
       truncated backpropagation through time.
 
@@ -79,6 +87,7 @@ PRESETS = {
         "dropout": 0.0,
         "stateful": False,
         "batch_size": None,
+        "recurrent_dropout": 0.0,
     },
     "small": {
         "vocabulary_size": 256,
@@ -89,6 +98,7 @@ PRESETS = {
         "dropout": 0.3,
         "stateful": False,
         "batch_size": None,
+        "recurrent_dropout": 0.0,
     },
     "large": {
         "vocabulary_size": 256,
@@ -99,6 +109,7 @@ PRESETS = {
         "dropout": 0.5,
         "stateful": False,
         "batch_size": None,
+        "recurrent_dropout": 0.0,
     },
 }
 
@@ -111,6 +122,20 @@ FACTS = dict(
     validation_metrics={
         "language_model": ("loss", "min"),
         "tagging": ("accuracy", "max"),
+    },
+    # The train tool's settings for `small`, measured on a 35 KB English text
+    # (docs/training_on_your_own_data.md): more, smaller updates on windows
+    # of 50 characters (Karpathy's char-rnn uses batches of 50 x 50) learn
+    # faster than 128 x 100; a constant learning rate, so that more --steps
+    # only continue the same run (the best model kept never gets worse).
+    training_defaults={
+        "small": {
+            "steps": 1000,
+            "batch_size": 32,
+            "learning_rate": 6e-3,
+            "schedule": "constant",
+            "sequence_length": 50,
+        },
     },
 )
 
@@ -136,6 +161,8 @@ class CharRNN(GenerationMixin, ZooModel):
             (truncated BPTT). Needs `batch_size`.
         batch_size: int, the fixed batch size of a stateful model; `None`
             when `stateful=False`.
+        recurrent_dropout: float in [0, 1), dropout on `h_(t-1)` inside each
+            recurrent layer (the same mask at every step).
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -159,6 +186,7 @@ class CharRNN(GenerationMixin, ZooModel):
         dropout=0.0,
         stateful=False,
         batch_size=None,
+        recurrent_dropout=0.0,
         **kwargs,
     ):
         _check_hparams(
@@ -168,6 +196,7 @@ class CharRNN(GenerationMixin, ZooModel):
             embedding_dim=embedding_dim,
             hidden_dim=hidden_dim,
             dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
             stateful=stateful,
             batch_size=batch_size,
         )
@@ -182,6 +211,7 @@ class CharRNN(GenerationMixin, ZooModel):
                 return_sequences=True,
                 return_state=True,
                 stateful=stateful,
+                recurrent_dropout=recurrent_dropout,
                 name=f"{cell}_{i}",
             )
             for i in range(num_layers)
@@ -269,7 +299,9 @@ def _check_hparams(**hp):
     positive = ("vocabulary_size", "num_layers", "embedding_dim", "hidden_dim")
     check_positive_int(name, **{key: hp[key] for key in positive})
     check_choice(name, cell=(hp["cell"], RECURRENT_LAYERS))
-    check_rate(name, dropout=hp["dropout"])
+    check_rate(
+        name, dropout=hp["dropout"], recurrent_dropout=hp["recurrent_dropout"]
+    )
     batch_size = hp["batch_size"]
     if hp["stateful"]:
         if (

@@ -29,11 +29,25 @@ Facts:
   tool keeps the best model by (a key of `keras_seq.training.evaluation`'s
   metrics, and which way is better); tasks not listed get the default of
   their batch format (`DEFAULT_VALIDATION_METRICS`).
+- `training_defaults`: `{preset: {setting: value}}`, the train tool's
+  settings (`TRAINING_SETTINGS`: `steps`, `batch_size`, `learning_rate`,
+  `schedule`, `weight_decay`, `sequence_length`) chosen, from measurements,
+  for a preset meant for real use; a flag the user passes wins, and a preset
+  not listed (such as `tiny`) gets the tool's own defaults.
 """
 
 import dataclasses
 
 TEXT_INTERFACES = ("language_model", "seq2seq", "classifier")
+# The train tool's settings a family may choose per preset (`training_defaults`).
+TRAINING_SETTINGS = (
+    "steps",
+    "batch_size",
+    "learning_rate",
+    "schedule",
+    "weight_decay",
+    "sequence_length",
+)
 DEFAULT_VALIDATION_METRICS = {
     "causal_lm": ("loss", "min"),
     "span_corruption": ("loss", "min"),
@@ -58,6 +72,7 @@ class Family:
         default_sequence_length: int or `None`.
         text_interface: one of `TEXT_INTERFACES` or `None`.
         validation_metrics: `{task: (metric, "min" | "max")}` or `None`.
+        training_defaults: `{preset: {setting: value}}` or `None`.
         module: the module that defines it (imported before loading a
             `.keras` file of it, so its classes are registered).
     """
@@ -69,6 +84,7 @@ class Family:
     default_sequence_length: int = None
     text_interface: str = None
     validation_metrics: dict = None
+    training_defaults: dict = None
     module: str = None
 
     def __post_init__(self):
@@ -88,10 +104,27 @@ class Family:
                 f"{where}: text_interface must be one of {TEXT_INTERFACES} or "
                 f"None, got {self.text_interface!r}."
             )
+        for preset, settings in (self.training_defaults or {}).items():
+            if preset not in self.presets:
+                raise ValueError(
+                    f"{where}: training_defaults names preset {preset!r}, which "
+                    f"is not one of its presets {sorted(self.presets)}."
+                )
+            unknown = sorted(set(settings) - set(TRAINING_SETTINGS))
+            if unknown:
+                raise ValueError(
+                    f"{where}: training_defaults[{preset!r}] has unknown "
+                    f"settings {unknown}; known: {list(TRAINING_SETTINGS)}."
+                )
 
     def batch_format(self, task):
         """The batch format this family trains on for `task`, or `None`."""
         return self.tasks.get(task)
+
+    def training_default(self, preset):
+        """The train tool's settings this family chose for `preset` (a copy;
+        `{}` when it chose none)."""
+        return dict((self.training_defaults or {}).get(preset, {}))
 
     def validation_metric(self, task):
         """`(metric, mode)` the train tool keeps the best model by on `task`.

@@ -134,7 +134,33 @@ def _token_blocks(ds, tokenizer, length):
 
 def _lm_examples(ds, tokenizer, length):
     blocks = _token_blocks(ds, tokenizer, length + 1)
-    return blocks.map(_plain(lambda w: {"token_ids": w[:-1], "targets": w[1:]}))
+    return blocks.map(_plain(_lm_pair))
+
+
+def _lm_pair(window):
+    return {"token_ids": window[:-1], "targets": window[1:]}
+
+
+def _lm_examples_random_offset(ds, tokenizer, length, seed):
+    """LM windows whose start moves by a random offset in `[0, length]` each
+    time the dataset is iterated (each epoch under `.repeat()`), so a small
+    text gives `length + 1` different cuts instead of one. Deterministic: the
+    same `seed` gives the same offsets, epoch after epoch."""
+    stream = (
+        ds.map(_plain(lambda ex: tokenizer.tokenize(ex["text"])), AUTOTUNE)
+        .unbatch()
+        .cache()
+    )
+    offsets = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return offsets.take(1).flat_map(
+        _plain(
+            lambda r: (
+                stream.skip(r % (length + 1))
+                .batch(length + 1, drop_remainder=True)
+                .map(_plain(_lm_pair))
+            )
+        )
+    )
 
 
 def _stateful_lm(ds, tokenizer, length, batch_size):
@@ -313,6 +339,10 @@ def _with_masks(finish, padding_masks):
 
 def _examples(fmt, dataset, ds, tokenizer, length, seed, options):
     """(per-example dataset, key whose length buckets it, finish function)."""
+    if fmt == "causal_lm" and options["random_offsets"]:
+        tokenizer = _need_tokenizer(dataset, tokenizer)
+        ds = _lm_examples_random_offset(ds, tokenizer, length, seed)
+        return ds, None, _lm_finish
     if fmt == "regression":
         return ds, None, _regression_finish
     if fmt == "tagging":
@@ -370,6 +400,7 @@ def make_batches(
     noise_density=0.15,
     mean_noise_span_length=3.0,
     padding_masks=False,
+    random_offsets=False,
 ):
     """Returns the `tf.data.Dataset` of batches `family` trains on.
 
@@ -400,6 +431,13 @@ def make_batches(
         noise_density: T5's corrupted fraction.
         mean_noise_span_length: T5's mean span length.
         padding_masks: also put the bool padding masks in `x`.
+        random_offsets: `causal_lm` batches only (ignored otherwise): cut the
+            token stream into windows from a random offset in
+            `[0, sequence_length]`, drawn anew each time the dataset is
+            iterated (each epoch under `.repeat()`), from `seed`. On a small
+            text this shows the model `sequence_length + 1` different cuts
+            of it instead of the same windows every epoch (a cheap,
+            standard regularizer); the tokens are cached, the windows not.
 
     Raises:
         DataError: the family does not train on this dataset (the message
@@ -427,6 +465,7 @@ def make_batches(
         "mask_rate": mask_rate,
         "noise_density": noise_density,
         "mean_noise_span_length": mean_noise_span_length,
+        "random_offsets": random_offsets,
     }
     ds, length_key, finish = _examples(
         fmt, dataset, ds, tokenizer, length, seed, options
@@ -434,7 +473,7 @@ def make_batches(
     pad_id = 0 if tokenizer is None else tokenizer.special_ids["pad"]
     pad_id = pad_id if fmt in _TOKENIZED_FORMATS else 0
     padding_values = _padding_values(ds.element_spec, pad_id)
-    if cache:
+    if cache and not (fmt == "causal_lm" and random_offsets):
         ds = ds.cache()
     if split == "train" if shuffle is None else shuffle:
         ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)

@@ -59,7 +59,7 @@ from keras_seq.diagnostics import GradientMonitor
 from keras_seq.training import distributed_loop, evaluation, run_dir, tasks
 from keras_seq.training.best_keeper import DIRECTIONS, BestKeeper
 from keras_seq.training.checkpointer import Checkpointer
-from keras_seq.training.schedules import make_schedule
+from keras_seq.training.schedules import SCHEDULES, make_schedule
 
 # What identifies a run: a model_dir holding another run is not reused.
 IDENTITY = (
@@ -80,6 +80,7 @@ RESUME_KEYS = IDENTITY + (
     "schedule",
     "warmup_steps",
     "clipnorm",
+    "weight_decay",
     "seed",
     "mixed_precision",
     "init_from",
@@ -92,6 +93,17 @@ PAD_MULTIPLE = 16
 LOG_EVERY = 10
 TOKENIZERS = ("auto", "char", "byte", "word_piece", "sentence_piece")
 TEXT_TASKS = ("language_model", "classification", "seq2seq")
+
+
+# The train tool's own defaults of the settings a family may choose per preset
+# (`zoo.family.TRAINING_SETTINGS`, its `training_defaults` fact).
+TOOL_DEFAULTS = {
+    "steps": 600,
+    "batch_size": 128,
+    "learning_rate": 3e-3,
+    "schedule": "constant",
+    "weight_decay": 0.0,
+}
 
 
 class TrainError(ValueError):
@@ -108,13 +120,15 @@ class TrainConfig:
     dataset: str = "date_normalization"
     data_dir: str = None
     model_dir: str = "runs/seq2seq_attention-date_normalization"
-    steps: int = 600
+    # None: the family's `training_defaults` for the preset, else TOOL_DEFAULTS.
+    steps: int = None
     epochs: int = None
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    schedule: str = "constant"
+    batch_size: int = None
+    learning_rate: float = None
+    schedule: str = None
     warmup_steps: int = None
     clipnorm: float = 1.0
+    weight_decay: float = None
     seed: int = 0
     mixed_precision: bool = False
     jit_compile: bool = True
@@ -136,6 +150,22 @@ class TrainConfig:
     def identity(self):
         return {k: getattr(self, k) for k in IDENTITY}
 
+    def with_defaults(self):
+        """A copy whose unset settings (`None`) are the family's
+        `training_defaults` for the preset, else `TOOL_DEFAULTS`."""
+        chosen = {}
+        if self.model in zoo.list_models():
+            chosen = zoo.family(self.model).training_default(self.preset)
+        unset = {
+            key: chosen.get(key, default)
+            for key, default in TOOL_DEFAULTS.items()
+            if getattr(self, key) is None
+        }
+        if self.sequence_length is None and "sequence_length" in chosen:
+            # Else the family's default_sequence_length (_sequence_length).
+            unset["sequence_length"] = chosen["sequence_length"]
+        return dataclasses.replace(self, **unset)
+
 
 def train(config, log=print):
     """Runs (or resumes) `config`; returns the metrics dict.
@@ -149,6 +179,7 @@ def train(config, log=print):
             NaN or Inf; the last good checkpoint is kept.
     """
     config = _with_checkpoint_family(config)
+    config = config.with_defaults()
     _validate(config)
     try:
         # Before any TF op: multi-worker collectives are set up at startup.
@@ -220,12 +251,7 @@ def _train(config, strategy, out_dir, log):
             model = _build(config, hparams)
         if config.init_from and not checkpoint:
             _init_from(model, config.init_from)
-        optimizer = keras.optimizers.Adam(
-            make_schedule(
-                config.schedule, config.learning_rate, steps, config.warmup_steps
-            ),
-            clipnorm=config.clipnorm,
-        )
+        optimizer = _optimizer(config, steps)
         tasks.compile_model(
             model,
             config.model,
@@ -457,6 +483,10 @@ def _validate(config):
             )
     if not config.learning_rate > 0:
         bad("learning_rate", "must be > 0")
+    if not config.weight_decay >= 0:
+        bad("weight_decay", "must be >= 0 (0: Adam, no decay)")
+    if config.schedule not in SCHEDULES:
+        bad("schedule", f"must be one of {list(SCHEDULES)}")
     if config.strategy not in STRATEGIES:
         bad("strategy", f"must be one of {list(STRATEGIES)}")
     if config.tokenizer not in TOKENIZERS:
@@ -598,6 +628,8 @@ def _check_resume(config, previous, record):
     changed = {}
     for key in RESUME_KEYS:
         theirs, ours = previous.get(key), _normal(record.get(key))
+        if key not in previous and ours == _normal(TOOL_DEFAULTS.get(key)):
+            continue  # a run recorded before the setting existed
         if theirs != ours:
             if isinstance(theirs, dict) and isinstance(ours, dict):
                 keys = sorted(set(theirs) | set(ours))
@@ -754,6 +786,8 @@ def _batches(config, dataset, tokenizer, split, length):
         sequence_length=length,
         seed=config.seed,
         drop_remainder=True,
+        # Language models see new cuts of the text every epoch.
+        random_offsets=split == "train",
     )
     return batches.repeat()
 
@@ -773,6 +807,26 @@ def _total_steps(config, dataset, tokenizer, length):
     )
     per_epoch = int(one_epoch.reduce(0, lambda n, _: n + 1))
     return max(1, per_epoch * config.epochs)
+
+
+def _optimizer(config, steps):
+    """Adam, or AdamW (decoupled weight decay, Loshchilov & Hutter, 2019)
+    when `weight_decay > 0`; biases, norms and embeddings are not decayed."""
+    schedule = make_schedule(
+        config.schedule, config.learning_rate, steps, config.warmup_steps
+    )
+    if not config.weight_decay:
+        return keras.optimizers.Adam(schedule, clipnorm=config.clipnorm)
+    optimizer = keras.optimizers.AdamW(
+        schedule, weight_decay=config.weight_decay, clipnorm=config.clipnorm
+    )
+    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    return optimizer
+
+
+# Variables AdamW leaves alone (the BERT / GPT-2 practice): biases, layer-norm
+# scales and offsets, embeddings.
+NO_WEIGHT_DECAY = ["bias", "gamma", "beta", "embeddings", "scale"]
 
 
 def _strategy(name):

@@ -1,0 +1,74 @@
+"""The train tool's settings a family chooses per preset (`training_defaults`)."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from keras_seq.training import trainer
+from keras_seq.training.trainer import TOOL_DEFAULTS, TrainConfig
+from zoo.family import Family
+
+
+def _family(**facts):
+    return Family(
+        name="toy",
+        build_model=lambda **hp: None,
+        presets={"tiny": {}, "small": {}},
+        tasks={"language_model": "causal_lm"},
+        **facts,
+    )
+
+
+def test_a_family_chooses_settings_per_preset_and_flags_win():
+    small = zoo.family("char_rnn").training_default("small")
+    assert small, "char_rnn --preset=small declares its measured settings"
+    resolved = TrainConfig(model="char_rnn", preset="small").with_defaults()
+    for key, value in TOOL_DEFAULTS.items():
+        assert getattr(resolved, key) == small.get(key, value)
+    # tiny (the test preset) keeps the tool's defaults.
+    tiny = TrainConfig(model="char_rnn", preset="tiny").with_defaults()
+    assert {k: getattr(tiny, k) for k in TOOL_DEFAULTS} == TOOL_DEFAULTS
+    # A setting the user passes is kept.
+    mine = TrainConfig(model="char_rnn", preset="small", steps=7, batch_size=3)
+    mine = mine.with_defaults()
+    assert (mine.steps, mine.batch_size) == (7, 3)
+    assert mine.learning_rate == resolved.learning_rate
+    # An unknown model gets the tool's defaults (and _validate's error later).
+    unknown = TrainConfig(model="nope").with_defaults()
+    assert dataclasses.asdict(unknown)["steps"] == TOOL_DEFAULTS["steps"]
+
+
+def test_bad_training_defaults_name_the_family_and_the_setting():
+    assert _family(training_defaults={"small": {"steps": 5}}).training_default(
+        "small"
+    ) == {"steps": 5}
+    with pytest.raises(ValueError, match="'toy'.*preset 'big'"):
+        _family(training_defaults={"big": {"steps": 5}})
+    with pytest.raises(ValueError, match=r"unknown settings \['epochs'\]"):
+        _family(training_defaults={"small": {"epochs": 5}})
+
+
+def test_weight_decay_trains_with_adamw_sparing_biases_and_embeddings():
+    config = TrainConfig(weight_decay=0.1, clipnorm=None).with_defaults()
+    optimizer = trainer._optimizer(config, 10)
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    model = zoo.build("char_rnn", "tiny")
+    before = {v.path: v.numpy() for v in model.trainable_variables}
+    # Zero gradients: Adam's step is 0, so only the decay moves a variable.
+    optimizer.apply_gradients(
+        [(keras.ops.zeros_like(v), v) for v in model.trainable_variables]
+    )
+    moved = {
+        v.path
+        for v in model.trainable_variables
+        if not np.array_equal(v.numpy(), before[v.path])
+    }
+    assert any("kernel" in p for p in moved)
+    assert not any("bias" in p or "embeddings" in p for p in moved)
+    plain = trainer._optimizer(TrainConfig().with_defaults(), 10)
+    assert type(plain) is keras.optimizers.Adam
+    with pytest.raises(trainer.TrainError, match="--weight_decay"):
+        trainer._validate(dataclasses.replace(config, weight_decay=-1.0))
