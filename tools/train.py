@@ -87,8 +87,8 @@ flags.DEFINE_enum(
 flags.DEFINE_float(
     "weight_decay",
     None,
-    "Decoupled weight decay (AdamW; biases, norms and embeddings are not "
-    f"decayed; {_CHOSEN} 0: Adam).",
+    "Decoupled weight decay (AdamW; biases and norms are not decayed; "
+    f"{_CHOSEN} 0: Adam).",
     lower_bound=0.0,
 )
 flags.DEFINE_integer(

@@ -136,6 +136,15 @@ PRESETS["gpt3_6.7b"] = _gpt2(32, 4096, 32, 2048)
 PRESETS["gpt3_13b"] = _gpt2(40, 5120, 40, 2048)
 PRESETS["gpt3_175b"] = _gpt2(96, 12288, 96, 2048)
 
+# Weight decay as published (AdamW, biases and norms spared): 0.01 for GPT-1
+# (Radford et al., 2018; kept for GPT-2), 0.1 for GPT-3 (Brown et al., 2020,
+# Appendix B); not measured here.
+FACTS["training_defaults"] = {
+    preset: {"weight_decay": 0.1 if preset.startswith("gpt3") else 0.01}
+    for preset in PRESETS
+    if preset != "tiny"
+}
+
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")
 class GPT(TransformerGenerationMixin, ZooModel):

@@ -811,7 +811,7 @@ def _total_steps(config, dataset, tokenizer, length):
 
 def _optimizer(config, steps):
     """Adam, or AdamW (decoupled weight decay, Loshchilov & Hutter, 2019)
-    when `weight_decay > 0`; biases, norms and embeddings are not decayed."""
+    when `weight_decay > 0` (biases and norms are not decayed)."""
     schedule = make_schedule(
         config.schedule, config.learning_rate, steps, config.warmup_steps
     )
@@ -824,9 +824,10 @@ def _optimizer(config, steps):
     return optimizer
 
 
-# Variables AdamW leaves alone (the BERT / GPT-2 practice): biases, layer-norm
-# scales and offsets, embeddings.
-NO_WEIGHT_DECAY = ["bias", "gamma", "beta", "embeddings", "scale"]
+# Variables AdamW leaves alone, as BERT's and GPT's code does: biases and the
+# scales and offsets of layer norms (RMS norm: `scale`); kernels and
+# embeddings are decayed.
+NO_WEIGHT_DECAY = ["bias", "gamma", "beta", "scale"]
 
 
 def _strategy(name):
