@@ -22,6 +22,12 @@ A --model_dir that already holds a run:
 During training it evaluates the validation split every `--validate_every`
 steps and keeps the best weights (`--validation_metric`, `--early_stopping`).
 
+--steps, --batch_size, --learning_rate, --schedule, --weight_decay and
+--sequence_length default to what the family chose from measurements for the
+preset (e.g. char_rnn --preset=small: 1000 steps of 32 windows of 50
+characters at 6e-3), else to the tool's own defaults (600, 128, 3e-3,
+constant, 0); config.json records the values used.
+
 Fine-tuning a pretrained checkpoint (the model and tokenizer are the
 checkpoint's; see docs/pretrained.md):
     keras-seq-train --init_from=./gpt2_dir --dataset=text:corpus.txt \\
