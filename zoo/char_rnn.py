@@ -299,9 +299,7 @@ def _check_hparams(**hp):
     positive = ("vocabulary_size", "num_layers", "embedding_dim", "hidden_dim")
     check_positive_int(name, **{key: hp[key] for key in positive})
     check_choice(name, cell=(hp["cell"], RECURRENT_LAYERS))
-    check_rate(
-        name, dropout=hp["dropout"], recurrent_dropout=hp["recurrent_dropout"]
-    )
+    check_rate(name, dropout=hp["dropout"], recurrent_dropout=hp["recurrent_dropout"])
     batch_size = hp["batch_size"]
     if hp["stateful"]:
         if (
