@@ -62,10 +62,11 @@ def _keras_file_size(model):
 
 
 def _models(sizes):
-    """name -> a built zoo model."""
-    return {
-        "gpt": common.zoo_model("gpt", sizes, sizes["length"]),
-        "rnn_classifier": zoo.build(
+    """name -> a built zoo model, for the names in `sizes["models"]` only (the
+    published sizes list none: they have no `num_layers` or `d_model`)."""
+    builders = {
+        "gpt": lambda: common.zoo_model("gpt", sizes, sizes["length"]),
+        "rnn_classifier": lambda: zoo.build(
             "rnn_classifier",
             "tiny",
             vocabulary_size=sizes["vocabulary_size"],
@@ -74,6 +75,7 @@ def _models(sizes):
             num_layers=sizes["num_layers"],
         ),
     }
+    return {name: builders[name]() for name in sizes["models"]}
 
 
 def run(sizes, warmup, repeats, log=print):

@@ -219,20 +219,21 @@ def run(
     for section in ordered:
         log(f"== {section}")
         keras.utils.clear_session()
-        if section == "deployment":
-            section_rows, section_failures = deployment.run(
-                sizes[section], warmup, repeats, log
+        try:
+            section_rows, section_failures = _run_section(
+                section, sizes[section], warmup, repeats, log
             )
-            failures += section_failures
-        elif section == "training":
-            section_rows = training.run(sizes[section], warmup, repeats, log)
+        except Exception as e:  # one broken section must not lose the others
+            message = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            log(f"section {section} failed: {message}")
+            section_rows, section_failures = [], [
+                {"section": section, "name": section, "setting": "-",
+                 "error": message}
+            ]  # fmt: skip
+        if section == "training":
             measure_peak()
-        else:
-            module = {"recurrent": recurrent, "attention": attention,
-                      "generation": generation,
-                      "backbones": backbones}[section]  # fmt: skip
-            section_rows = module.run(sizes[section], warmup, repeats, log)
         rows += section_rows
+        failures += section_failures
     # MFU against the best peak seen (load from other processes lowers it).
     peak = max(peaks)
     for r in rows:
@@ -245,3 +246,13 @@ def run(
         duration_s=time.perf_counter() - started,
     )
     return {"meta": meta, "sections": ordered, "rows": rows, "failures": failures}
+
+
+def _run_section(section, sizes, warmup, repeats, log):
+    """Runs one section: `(rows, failures)`."""
+    if section == "deployment":
+        return deployment.run(sizes, warmup, repeats, log)
+    module = {"recurrent": recurrent, "attention": attention,
+              "generation": generation, "training": training,
+              "backbones": backbones}[section]  # fmt: skip
+    return module.run(sizes, warmup, repeats, log), []
