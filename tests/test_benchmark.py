@@ -140,10 +140,36 @@ def test_measure_and_compare_bookkeeping():
         lambda: order.append("o"), lambda: order.append("r"), warmup=1, repeats=4
     )
     assert len(ours.runs) == len(reference.runs) == 4
-    # Warm-up o, r; then alternating pairs, the first of each pair switching.
-    assert "".join(order) == "or" + "or" + "ro" + "or" + "ro"
+    # Warm-up o, r; then pairs whose first alternates.
+    assert "".join(order) == "or" + "or" + "ro" + "ro" + "or"
+    order.clear()
+    timed = timing.compare_many(
+        [lambda c=c: order.append(c) for c in "abc"], warmup=1, repeats=3
+    )
+    assert [len(t.runs) for t in timed] == [3, 3, 3]
+    # Warm-up a, b, c; then rotated every other round, odd rounds reversed:
+    # every function runs first, and after more than one other.
+    assert "".join(order) == "abc" + "abc" + "cba" + "bca"
     with pytest.raises(ValueError, match="warmup and repeats must be >= 1"):
         timing.measure(lambda: None, warmup=0)
+
+
+def test_memory_bandwidth_keeps_the_best_samples():
+    probe = timing.MemoryBandwidth(megabytes=4, threads=2)
+    try:
+        np.testing.assert_array_equal(probe.target, probe.source)
+        probe.target[:] = 0
+        for _ in range(3):
+            probe.sample()
+        # The chunked copy covers the whole buffer.
+        np.testing.assert_array_equal(probe.target, probe.source)
+        result = probe.result()
+    finally:
+        probe.close()
+    assert result["samples"] == 3
+    assert result["copy"] == max(probe.copy_runs) > 0
+    assert result["read"] == max(probe.read_runs) > 0
+    assert result["traffic"] == max(result["read"], 2 * result["copy"])
 
 
 def _matmul_weights(model):
@@ -179,9 +205,12 @@ def test_published_sizes_mode_runs_at_a_reduced_size(monkeypatch):
     small = {
         "generation": dict(
             suite.QUICK["generation"], batch=None, batches=[1, 2],
-            references=["keras-hub"], bandwidth_bound=True,
+            references=["keras-hub"], bandwidth_bound=True, bandwidth_megabytes=8,
         ),
         "backbones": suite.QUICK["backbones"],
+        # As in PUBLISHED: no zoo models (and no LSTM lengths here: the
+        # quick run covers those rows), hence no num_layers or d_model.
+        "deployment": dict(models=[], length=8, lstm_lengths=[], vocabulary_size=16),
     }  # fmt: skip
     monkeypatch.setattr(
         suite,
@@ -191,20 +220,29 @@ def test_published_sizes_mode_runs_at_a_reduced_size(monkeypatch):
     )  # fmt: skip
     document = suite.run(sizes="published", log=lambda line: None)
     assert document["meta"]["published_sizes"] is True
-    assert document["sections"] == ["generation", "backbones"]
+    assert document["failures"] == []
+    assert document["sections"] == ["generation", "backbones", "deployment"]
     names = [r["name"] for r in document["rows"]]
-    assert names == [
+    assert names[:4] == [
         "gpt cached generate vs keras-hub b1",
         "gpt cached generate vs keras-hub b2",
         "bert tiny inference",
         "t5 tiny train step",
     ]
+    assert len(names) == 4
     for r in document["rows"][:2]:
         extra = r["extra"]
-        assert extra["copy_gb_per_s"] > 0 and extra["weight_bytes"] > 0
-        bound = r["extra"]["shape"]["batch"] * extra["copy_gb_per_s"] * 1e9
-        assert extra["bound_tokens_per_s"] == pytest.approx(
-            bound / extra["weight_bytes"]
+        batch = extra["shape"]["batch"]
+        # Sampled in every timed round (repeats) and the warm-up calls.
+        assert extra["bandwidth_samples"] >= document["meta"]["repeats"]
+        assert extra["traffic_gb_per_s"] == max(
+            extra["read_gb_per_s"], 2 * extra["copy_gb_per_s"]
+        )
+        step_bytes = extra["weight_bytes"] + batch * extra["kv_cache_bytes"]
+        bound = batch * extra["traffic_gb_per_s"] * 1e9 / step_bytes
+        assert extra["bound_tokens_per_s"] == pytest.approx(bound)
+        assert extra["fraction_of_bound_ours"] == pytest.approx(
+            extra["tokens_per_s_ours"] / bound
         )
     with pytest.raises(ValueError, match="Unknown sizes 'huge'"):
         suite.run(sizes="huge")

@@ -36,6 +36,12 @@ def _gpt2_causal_lm(sizes):
     return causal_lm
 
 
+def _kv_cache_bytes(sizes):
+    """Bytes of one sequence's key/value cache (float32, every layer, the
+    whole `max_length` buffer: both caches attend over all of it, masked)."""
+    return 4 * 2 * sizes["num_layers"] * sizes["max_length"] * sizes["d_model"]
+
+
 def run(sizes, warmup, repeats, log=print):
     """Returns the section's rows.
 
@@ -45,25 +51,59 @@ def run(sizes, warmup, repeats, log=print):
             `d_model`, `num_heads`, `dff` and `settings` (keys of
             `common.SETTINGS`); optional: `batches` (a list, run in turn in
             place of `batch`; the row names say the batch), `references`
-            (of `"keras-hub"`, `"uncached"`), `bandwidth_bound` (measure
-            the copy bandwidth and add to each row the memory-bandwidth
-            bound on tokens/s: `batch * bandwidth / weight bytes`, every
-            weight read once per step).
+            (of `"keras-hub"`, `"uncached"`), `bandwidth_bound` (sample the
+            memory bandwidth between the timed runs, `timing.MemoryBandwidth`
+            of `bandwidth_megabytes`, default 1024, and add to each row the
+            memory-bandwidth bound on tokens/s: `batch * bandwidth / (weight
+            bytes + batch * key/value cache bytes)`, every weight read once
+            per decoding step, and the fraction of it each side reached).
         warmup: untimed calls before timing.
         repeats: timed calls (their median is reported).
         log: called with a line of progress.
     """
     rows = []
-    bandwidth = None
+    probe = None
     if sizes.get("bandwidth_bound"):
-        bandwidth = timing.copy_bandwidth()
-        log(f"copy bandwidth: {bandwidth / 1e9:.1f} GB/s")
-    for batch in sizes.get("batches", [sizes.get("batch")]):
-        rows += _run_batch({**sizes, "batch": batch}, warmup, repeats, bandwidth, log)
+        probe = timing.MemoryBandwidth(sizes.get("bandwidth_megabytes", 1024))
+    try:
+        for batch in sizes.get("batches", [sizes.get("batch")]):
+            rows += _run_batch({**sizes, "batch": batch}, warmup, repeats, probe, log)
+        if probe is not None:
+            _add_bound(rows, probe.result(), log)
+    finally:
+        if probe is not None:
+            probe.close()
     return rows
 
 
-def _run_batch(sizes, warmup, repeats, bandwidth, log):
+def _add_bound(rows, bandwidth, log):
+    log(
+        f"memory bandwidth (best of {bandwidth['samples']}): copy "
+        f"{bandwidth['copy'] / 1e9:.1f} GB/s copied, read "
+        f"{bandwidth['read'] / 1e9:.1f} GB/s"
+    )
+    for r in rows:
+        extra = r["extra"]
+        batch = extra["shape"]["batch"]
+        step_bytes = extra["weight_bytes"] + batch * extra["kv_cache_bytes"]
+        bound = batch * bandwidth["traffic"] / step_bytes
+        extra.update(
+            copy_gb_per_s=bandwidth["copy"] / 1e9,
+            read_gb_per_s=bandwidth["read"] / 1e9,
+            traffic_gb_per_s=bandwidth["traffic"] / 1e9,
+            bandwidth_samples=bandwidth["samples"],
+            bound_tokens_per_s=bound,
+            fraction_of_bound_ours=extra["tokens_per_s_ours"] / bound,
+            fraction_of_bound_reference=extra["tokens_per_s_reference"] / bound,
+        )
+        log(
+            f"{r['name']:<40s} bound {bound:.1f} tokens/s; ours "
+            f"{extra['fraction_of_bound_ours']:.2f} of it, reference "
+            f"{extra['fraction_of_bound_reference']:.2f}"
+        )
+
+
+def _run_batch(sizes, warmup, repeats, probe, log):
     rows = []
     batch, max_length = sizes["batch"], sizes["max_length"]
     prompt_length = sizes["prompt_length"]
@@ -109,18 +149,20 @@ def _run_batch(sizes, warmup, repeats, bandwidth, log):
             wanted = sizes.get("references", ("keras-hub", "uncached"))
             references = [r for r in references if r[2] in wanted]
             for reference, reference_impl, short in references:
-                ours_t, ref_t = timing.compare(ours, reference, warmup, repeats)
+                fns = [ours, reference]
+                if probe is not None:
+                    # Bandwidth samples in the same rotation: the same load.
+                    fns.append(probe.sample)
+                ours_t, ref_t = timing.compare_many(fns, warmup, repeats)[:2]
                 notes = {}
                 if name != "gpt" and short == "keras-hub":
                     notes["note"] = "reference has no encoder or cross-attention"
-                if bandwidth is not None:
+                if probe is not None:
                     # Every weight is read once per decoding step (for the
-                    # whole batch): the bound of memory-bound decoding.
-                    weight_bytes = _weight_bytes(model)
+                    # whole batch), and each sequence's key/value cache.
                     notes.update(
-                        weight_bytes=weight_bytes,
-                        copy_gb_per_s=bandwidth / 1e9,
-                        bound_tokens_per_s=batch * bandwidth / weight_bytes,
+                        weight_bytes=_weight_bytes(model),
+                        kv_cache_bytes=_kv_cache_bytes(sizes),
                     )
                 r = report.row(
                     "generation",
@@ -136,6 +178,10 @@ def _run_batch(sizes, warmup, repeats, bandwidth, log):
                     shape=dims,
                     **notes,
                 )
-                log(f"{r['name']:<40s} {setting:<6s} ratio {r['ratio']:.2f}")
+                log(
+                    f"{r['name']:<40s} {setting:<6s} ratio {r['ratio']:.2f} "
+                    f"tokens/s ours {generated / ours_t.median:.1f}, reference "
+                    f"{generated / ref_t.median:.1f}"
+                )
                 rows.append(r)
     return rows

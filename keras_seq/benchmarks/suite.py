@@ -103,6 +103,7 @@ PUBLISHED = {
     "generation": dict(
         models=["gpt"], batches=[1, 8], prompt_length=16, max_length=80,
         settings=["xla"], references=["keras-hub"], bandwidth_bound=True,
+        bandwidth_megabytes=1024,
         **_GPT2,
     ),
     "training": dict(models=["gpt"], batch=4, length=256, settings=["xla"], **_GPT2),

@@ -1,6 +1,8 @@
 """Timing utilities: median wall time after warm-up, and the matmul peak."""
 
+import concurrent.futures
 import dataclasses
+import os
 import statistics
 import time
 
@@ -72,8 +74,22 @@ def compare(ours, reference, warmup=2, repeats=5):
     Returns:
         `(Timing of ours, Timing of reference)`.
     """
+    return tuple(compare_many((ours, reference), warmup, repeats))
+
+
+def compare_many(fns, warmup=2, repeats=5):
+    """Times several functions interleaved, so that a change of load
+    spreads over all of them: every round runs each once.
+
+    Round `i` runs them in the order rotated by `i // 2`, reversed in odd
+    rounds: each comes first, and each follows different ones (a rotation
+    alone keeps every function's predecessor, e.g. a memory-heavy probe,
+    the same in every round).
+
+    Returns:
+        A list with the `Timing` of each function.
+    """
     _check_counts(warmup, repeats)
-    fns = (ours, reference)
     firsts = []
     for fn in fns:
         start = time.perf_counter()
@@ -82,18 +98,17 @@ def compare(ours, reference, warmup=2, repeats=5):
     for _ in range(warmup - 1):
         for fn in fns:
             block(fn())
-    runs = ([], [])
+    runs = [[] for _ in fns]
     for i in range(repeats):
-        # Alternate which goes first, so neither always follows the other.
-        order = (0, 1) if i % 2 == 0 else (1, 0)
-        for j in order:
+        order = [(i // 2 + k) % len(fns) for k in range(len(fns))]
+        for j in order[::-1] if i % 2 else order:
             start = time.perf_counter()
             block(fns[j]())
             runs[j].append(time.perf_counter() - start)
-    return tuple(
+    return [
         Timing(median=statistics.median(r), runs=r, first=f)
         for r, f in zip(runs, firsts)
-    )
+    ]
 
 
 def _check_counts(warmup, repeats):
@@ -129,20 +144,71 @@ def matmul_peak_flops(size=2048, warmup=2, repeats=5):
     return 2.0 * size**3 / best, timings
 
 
-def copy_bandwidth(megabytes=256, repeats=7):
-    """The machine's memory copy bandwidth in bytes/s (bytes copied per
-    second: each byte is read once and written once).
+class MemoryBandwidth:
+    """The machine's memory bandwidth, sampled between the runs it bounds.
 
-    `numpy.copyto` of a `megabytes` float32 array (larger than the caches),
-    the median of `repeats` copies after one untimed copy: what one decoding
-    stream can read its weights at, at best.
+    Two measurements of `megabytes` buffers (far beyond the caches), each
+    using every core, as TensorFlow's kernels do:
+
+    - copy: `numpy.copyto` split into one contiguous chunk per core, run in
+      threads (numpy releases the GIL while copying). Bytes copied per
+      second; the memory moves twice that (each byte read once, written
+      once).
+    - read: `tf.reduce_sum` of a float32 tensor in a `tf.function` (TF's
+      multi-threaded kernel): bytes read per second.
+
+    `sample()` takes one of each; call it between the timed runs of what it
+    bounds (e.g. as a function of `compare_many`), so that it sees the same
+    load. `result()` keeps the best sample of each: a bandwidth is a
+    capacity, and load from other processes only lowers it.
+
+    Args:
+        megabytes: size of each buffer (three are held: source, target, and
+            the TF tensor).
+        threads: copy threads (default: `os.cpu_count()`).
     """
-    source = np.ones(megabytes * 2**20 // 4, np.float32)
-    target = np.empty_like(source)
-    np.copyto(target, source)
-    runs = []
-    for _ in range(repeats):
+
+    def __init__(self, megabytes=1024, threads=None):
+        self.megabytes = megabytes
+        self.threads = threads or os.cpu_count() or 1
+        self.source = np.ones(megabytes * 2**20 // 4, np.float32)
+        self.target = np.empty_like(self.source)
+        np.copyto(self.target, self.source)  # touch every page once
+        bounds = np.linspace(0, self.source.size, self.threads + 1).astype(int)
+        self._chunks = list(zip(bounds[:-1], bounds[1:]))
+        self._pool = concurrent.futures.ThreadPoolExecutor(self.threads)
+        table = tf.constant(self.source)
+        self._read = tf.function(lambda: tf.reduce_sum(table))
+        self._read().numpy()
+        self.copy_runs, self.read_runs = [], []
+
+    def _copy_chunk(self, chunk):
+        lo, hi = chunk
+        np.copyto(self.target[lo:hi], self.source[lo:hi])
+
+    def sample(self):
+        """Measures a copy and a read; returns `None`."""
         start = time.perf_counter()
-        np.copyto(target, source)
-        runs.append(time.perf_counter() - start)
-    return source.nbytes / statistics.median(runs)
+        list(self._pool.map(self._copy_chunk, self._chunks))
+        self.copy_runs.append(self.source.nbytes / (time.perf_counter() - start))
+        start = time.perf_counter()
+        self._read().numpy()
+        self.read_runs.append(self.source.nbytes / (time.perf_counter() - start))
+
+    def result(self):
+        """The best of the samples, in bytes/s: a dict with `copy` (bytes
+        copied/s), `read` (bytes read/s) and `traffic` (the larger of `read`
+        and `2 * copy`: the most bytes/s the memory was seen to move, what a
+        memory-bound bound divides by), and `samples` (their number)."""
+        if not self.copy_runs:
+            self.sample()
+        copy, read = max(self.copy_runs), max(self.read_runs)
+        return {
+            "copy": copy,
+            "read": read,
+            "traffic": max(read, 2 * copy),
+            "samples": len(self.copy_runs),
+        }
+
+    def close(self):
+        self._pool.shutdown()
