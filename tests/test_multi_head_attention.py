@@ -64,21 +64,25 @@ def test_layer_properties_with_cache(rng):
     assert not np.allclose(new_cache[:, :, 2], cache[:, :, 2])
 
 
-def _keras_pair(rng, d_kv=D):
-    theirs = keras.layers.MultiHeadAttention(H, key_dim=D // H)
+def _keras_pair(rng, d_kv=D, depth=None):
+    theirs = keras.layers.MultiHeadAttention(H, key_dim=depth or D // H)
     q = rng.normal(size=(B, T, D)).astype("float32")
     kv = rng.normal(size=(B, S, d_kv)).astype("float32")
     theirs(q, kv, kv)
     random_keras_mha_weights(theirs, rng)
-    ours = MultiHeadAttention(D, H)
+    ours = MultiHeadAttention(D, H, depth=depth)
     ours(q, kv, kv)
     variables = copy_keras_mha_weights(theirs, ours)
     return theirs, ours, q, kv, variables
 
 
-@pytest.mark.parametrize("masking", ["padding", "causal"])
-def test_parity_with_keras_multi_head_attention(rng, masking):
-    theirs, ours, q, kv, (their_vars, our_vars) = _keras_pair(rng, d_kv=6)
+@pytest.mark.parametrize(
+    "masking, depth",
+    # depth 3 with 2 heads: attention 6 wide in an 8-wide layer (T5 3B/11B).
+    [("padding", None), ("causal", None), ("causal", 3)],
+)
+def test_parity_with_keras_multi_head_attention(rng, masking, depth):
+    theirs, ours, q, kv, (their_vars, our_vars) = _keras_pair(rng, d_kv=6, depth=depth)
     if masking == "padding":
         mask = np.broadcast_to(_padding([5, 2], S)[:, None, :], (B, T, S))
         ours_kw = {"mask": tf.constant(mask)}
@@ -101,6 +105,33 @@ def test_parity_with_keras_multi_head_attention(rng, masking):
     # Input gradients, then weight gradients (ours are theirs reshaped).
     for a, b in zip(got_grads, want_grads):
         np.testing.assert_allclose(a, b.reshape(a.shape), atol=1e-5)
+
+
+def test_depth_other_than_d_model_over_num_heads(rng):
+    layer = _built(rng, depth=3)
+    assert layer.wq.kernel.shape == (D, H * 3)
+    assert layer.dense.kernel.shape == (H * 3, D)
+    again = MultiHeadAttention.from_config(layer.get_config())
+    assert again.depth == 3
+    # Cached decoding, one token at a time, gives the full causal pass.
+    x = rng.normal(size=(B, T, D)).astype("float32")
+    full = layer(x, x, x, use_causal_mask=True)
+    cache = layer.initial_cache(B, T)
+    assert tuple(cache.shape) == (B, 2, T, H, 3)
+    for t in range(T):
+        step, cache = layer(
+            x[:, t : t + 1],
+            x[:, t : t + 1],
+            x[:, t : t + 1],
+            use_causal_mask=True,
+            cache=cache,
+            cache_update_index=t,
+        )
+        np.testing.assert_allclose(step[:, 0], full[:, t], atol=1e-5)
+    with pytest.raises(ValueError, match="depth must be positive"):
+        MultiHeadAttention(D, H, depth=0)
+    # With depth given, num_heads need not divide d_model.
+    assert MultiHeadAttention(D, 3, depth=4).depth == 4
 
 
 def test_keras_implicit_masks_match_keras(rng):

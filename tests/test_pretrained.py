@@ -72,8 +72,9 @@ def _bert_sequence_output(model, ids):
     return np.asarray(encoder(x))
 
 
-def _t5_backbone(gated, tied, vocabulary_size=64):
+def _t5_backbone(gated, tied, vocabulary_size=64, key_value_dim=None):
     backbone = keras_hub.models.T5Backbone(
+        key_value_dim=key_value_dim,
         vocabulary_size=vocabulary_size,
         num_layers=2,
         num_heads=2,
@@ -138,11 +139,17 @@ def test_keras_hub_bert_preset(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:.*does not support masking")
-@pytest.mark.parametrize("gated, tied", [(False, True), (True, False)])
-def test_keras_hub_t5_preset(tmp_path, gated, tied):
-    _t5_backbone(gated, tied).save_to_preset(str(tmp_path))
+@pytest.mark.parametrize(
+    "gated, tied, key_value_dim",
+    # key_value_dim 12 with 2 heads: attention 24 wide in a 16-wide model (the
+    # shape of T5 3B/11B, whose 128-wide heads do not divide d_model).
+    [(False, True, None), (True, False, None), (False, True, 12)],
+)
+def test_keras_hub_t5_preset(tmp_path, gated, tied, key_value_dim):
+    _t5_backbone(gated, tied, key_value_dim=key_value_dim).save_to_preset(str(tmp_path))
     model = zoo.from_preset(str(tmp_path), dropout=0.0)
     assert (model.use_gated_activation, model.tie_embeddings) == (gated, tied)
+    assert model.encoder_layers[0].self_attention.depth == (key_value_dim or 8)
     reference = keras_hub.models.T5Seq2SeqLM(
         backbone=keras_hub.models.Backbone.from_preset(str(tmp_path)),
         preprocessor=None,
@@ -625,11 +632,13 @@ def test_save_bert_and_t5_round_trip(tmp_path, fmt):
     overrides = {
         "relative_attention_num_buckets": 32,
         "relative_attention_max_distance": 128,
+        "depth": 12,  # 4 heads of 12 in a 32-wide model: d_kv travels
     }
     t5_model = zoo.build("t5", "tiny", dropout=0.0, **overrides)
     _randomize(t5_model, seed=6)
     zoo.save_preset(t5_model, None, tmp_path / "t5", format=fmt)
     again = zoo.from_preset(str(tmp_path / "t5"), dropout=0.0)
+    assert again.depth == 12
     x = _t5_inputs()
     np.testing.assert_allclose(again(x), t5_model(x), atol=1e-5)
 

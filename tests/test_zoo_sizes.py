@@ -17,6 +17,7 @@ from zoo import sizes
         ("bert", {"num_classes": 3}),
         ("t5", {}),
         ("t5", {"use_gated_activation": True, "tie_embeddings": False}),
+        ("t5", {"depth": 12}),  # num_heads * depth != d_model, as in 3B/11B
     ],
 )
 def test_count_equals_the_built_model(name, overrides):
@@ -46,6 +47,9 @@ PUBLISHED = [
     ("t5", "small", 60e6, 60_506_624),
     ("t5", "base", 220e6, 222_903_552),
     ("t5", "large", None, 737_668_096),  # the paper's "770M" is 4.2% off
+    # Section 3.7: "about 2.8 billion and 11 billion parameters".
+    ("t5", "3b", 2.8e9, None),
+    ("t5", "11b", 11e9, None),
 ]
 
 
@@ -63,6 +67,8 @@ def test_published_counts(name, preset, paper, exact):
 def test_a_model_that_does_not_fit_fails_at_once():
     with pytest.raises(ValueError, match=r"174,604,259,328 parameters.*650\.5 GiB"):
         zoo.build("gpt", "gpt3_175b")
+    with pytest.raises(ValueError, match=r"11,307,321,344 parameters"):
+        zoo.build("t5", "11b")
     hparams = zoo.preset_config("gpt", "gpt2")
     with pytest.raises(ValueError, match=r"0\.5 GiB, but only 0\.1 GiB"):
         sizes.check_fits_in_memory("gpt", hparams, available=2**30 // 10)

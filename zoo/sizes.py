@@ -46,12 +46,14 @@ def _bert(h):
 
 def _t5(h):
     d, v, dff = h["d_model"], h["vocabulary_size"], h["dff"]
+    # W^Q, W^K, W^V: d -> h * d_kv, W^O: h * d_kv -> d (d_kv = d / h by default).
+    inner = h["num_heads"] * (h.get("depth") or d // h["num_heads"])
     ffn = (3 if h.get("use_gated_activation", False) else 2) * d * dff
     count = v * d + 2 * h["relative_attention_num_buckets"] * h["num_heads"] + 2 * d
     if not h.get("tie_embeddings", True):
         count += d * v
-    count += h["num_layers"] * (4 * d * d + ffn + 2 * d)  # encoder layers
-    count += h["num_layers"] * (8 * d * d + ffn + 3 * d)  # decoder layers
+    count += h["num_layers"] * (4 * d * inner + ffn + 2 * d)  # encoder layers
+    count += h["num_layers"] * (8 * d * inner + ffn + 3 * d)  # decoder layers
     return count
 
 

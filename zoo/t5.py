@@ -38,7 +38,9 @@ cache per layer `(B, 2, max_length, num_heads, head_dim)` (`zoo.decoder_stack`).
 Without a decoder prompt, generation starts from `start_token_id`.
 
 Presets: `tiny` (tests), `small` (6+6 layers, 512 wide, 8 heads: 60.5M
-parameters) and `base` (12+12 layers, 768 wide, 12 heads: 223M), with T5's
+parameters), `base` (12+12 layers, 768 wide, 12 heads: 223M), `large`
+(24+24, 1024 wide, 16 heads: 738M), `3b` (24+24, 1024 wide, 32 heads of 128:
+2.85B) and `11b` (128 heads of 128, d_ff 65536: 11.3B), with T5's
 32128-token vocabulary, 32 buckets and maximum distance 128.
 
 Reference: [Raffel et al., 2020](https://arxiv.org/abs/1910.10683),
@@ -88,6 +90,7 @@ PRESETS = {
         "layer_norm_epsilon": 1e-6,
         "start_token_id": 1,
         "end_token_id": 2,
+        "depth": None,  # features per head: d_model // num_heads
     },
     "small": {
         "vocabulary_size": 32128,
@@ -101,6 +104,7 @@ PRESETS = {
         "layer_norm_epsilon": 1e-6,
         "start_token_id": 1,
         "end_token_id": 2,
+        "depth": None,  # features per head: d_model // num_heads
     },
     "base": {
         "vocabulary_size": 32128,
@@ -114,15 +118,18 @@ PRESETS = {
         "layer_norm_epsilon": 1e-6,
         "start_token_id": 1,
         "end_token_id": 2,
+        "depth": None,  # features per head: d_model // num_heads
     },
 }
 # Raffel et al., 2020, section 3.7: "Large" has 24 + 24 layers, d_model 1024,
-# 16 heads, d_ff 4096 (737.7M parameters; the paper rounds to 770M). The 3B and
-# 11B models use 128-wide heads whose total width is not d_model (32 or 128
-# heads for d_model 1024), which this zoo's attention does not express.
+# 16 heads, d_ff 4096 (737.7M parameters; the paper rounds to 770M). "3B" and
+# "11B" keep d_model 1024 with 128-wide heads (d_kv), 32 heads and d_ff 16384,
+# or 128 heads and d_ff 65536: attention wider than the model.
 PRESETS["large"] = dict(
     PRESETS["base"], num_layers=24, num_heads=16, d_model=1024, dff=4096
 )
+PRESETS["3b"] = dict(PRESETS["large"], num_heads=32, depth=128, dff=16384)
+PRESETS["11b"] = dict(PRESETS["large"], num_heads=128, depth=128, dff=65536)
 
 # What the family trains on and how it answers text (zoo.family.Family).
 FACTS = dict(
@@ -159,7 +166,8 @@ class T5(TransformerGenerationMixin, ZooModel):
     Args:
         vocabulary_size: int, number of token ids (pad id 0 included).
         num_layers: int, number of layers of the encoder and of the decoder.
-        num_heads: int, attention heads; must divide `d_model`.
+        num_heads: int, attention heads; must divide `d_model` unless `depth`
+            is given.
         d_model: int, model width.
         dff: int, inner width of the feed-forward networks.
         dropout: float, dropout rate everywhere.
@@ -179,6 +187,9 @@ class T5(TransformerGenerationMixin, ZooModel):
         tie_embeddings: bool, `logits = (y d^-1/2) E^T` with the shared token
             embedding `E` (v1.0); `False` gives a separate output matrix and
             no rescaling (v1.1: `logits = y W_out`).
+        depth: optional int, features per attention head, T5's `d_kv`
+            (default `d_model // num_heads`; 128 in T5 3B and 11B, whose
+            `num_heads * depth` is not `d_model`).
         **kwargs: `keras.Model` arguments (`name`, ...).
     """
 
@@ -203,6 +214,7 @@ class T5(TransformerGenerationMixin, ZooModel):
         activation="relu",
         use_gated_activation=False,
         tie_embeddings=True,
+        depth=None,
         **kwargs,
     ):
         hparams = {
@@ -220,6 +232,7 @@ class T5(TransformerGenerationMixin, ZooModel):
             "activation": activation,
             "use_gated_activation": use_gated_activation,
             "tie_embeddings": tie_embeddings,
+            "depth": depth,
         }
         _check_hparams(hparams)
 
@@ -265,6 +278,7 @@ class T5(TransformerGenerationMixin, ZooModel):
             use_bias=False,
             use_gated_activation=use_gated_activation,
             activation_dropout=dropout,
+            depth=depth,
         )
         self.encoder_layers, self.decoder_layers = encoder_decoder_blocks(
             num_layers, **block_args
@@ -363,7 +377,10 @@ def _check_hparams(hparams):
         "relative_attention_max_distance",
     )
     check_positive_int("T5", **{key: hparams[key] for key in positive})
-    check_divisible("T5", "d_model", hparams["d_model"], hparams["num_heads"])
+    if hparams["depth"] is None:
+        check_divisible("T5", "d_model", hparams["d_model"], hparams["num_heads"])
+    else:
+        check_positive_int("T5", depth=hparams["depth"])
     check_rate("T5", dropout=hparams["dropout"])
     # The end id must not be the pad id 0; the start id may (T5 checkpoints
     # start decoding from the pad id: the decoder's first position is always

@@ -37,6 +37,7 @@ class TransformerBlock(CompositeLayer):
         use_bias=True,
         use_gated_activation=False,
         activation_dropout=0.0,
+        depth=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -46,7 +47,7 @@ class TransformerBlock(CompositeLayer):
                 f"{name}: normalization must be one of {sorted(NORMALIZATIONS)}, "
                 f"got {normalization!r}."
             )
-        if d_model % num_heads != 0:
+        if depth is None and d_model % num_heads != 0:
             raise ValueError(
                 f"{name}: d_model={d_model} is not divisible by num_heads={num_heads}."
             )
@@ -65,6 +66,7 @@ class TransformerBlock(CompositeLayer):
         self.use_bias = use_bias
         self.use_gated_activation = use_gated_activation
         self.activation_dropout = activation_dropout
+        self.depth = depth
         self.supports_masking = True
         # Created here (a subclass may replace them), built in build().
         self.self_attention = self._attention("self_attention")
@@ -100,6 +102,7 @@ class TransformerBlock(CompositeLayer):
             self.num_heads,
             dropout=self.dropout,
             use_bias=self.use_bias,
+            depth=self.depth,
             kernel_initializer=self.kernel_initializer,
             bias_initializer=self.bias_initializer,
             dtype=self.dtype_policy,
@@ -173,6 +176,7 @@ class TransformerBlock(CompositeLayer):
                 "use_bias": self.use_bias,
                 "use_gated_activation": self.use_gated_activation,
                 "activation_dropout": self.activation_dropout,
+                "depth": self.depth,
             }
         )
         return config

@@ -17,13 +17,16 @@ class MultiHeadAttention(CompositeLayer):
         MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O
         head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)
 
-    `W^Q, W^K, W^V` are the Dense layers `wq, wk, wv` with `d_model` units; head
-    `i` uses features `[i * depth, (i + 1) * depth)` of their outputs, with
-    `depth = d_model // num_heads`. `W^O` is the Dense layer `dense`. Each head
+    `W^Q, W^K, W^V` are the Dense layers `wq, wk, wv` with `num_heads * depth`
+    units; head `i` uses features `[i * depth, (i + 1) * depth)` of their
+    outputs, with `depth = d_model // num_heads` unless given (T5 3B/11B use
+    heads of 128 features whose total width is not `d_model`). `W^O` is the
+    Dense layer `dense`, from `num_heads * depth` back to `d_model` features. Each head
     computes `scaled_dot_product_attention` (written with einsum, all heads at
     once, on the `(batch, T, heads, depth)` layout). The weights are those of
     `keras.layers.MultiHeadAttention(num_heads, key_dim=depth)` reshaped:
-    its query kernel `(d, num_heads, depth)` is our `wq` kernel `(d, d_model)`.
+    its query kernel `(d, num_heads, depth)` is our `wq` kernel
+    `(d, num_heads * depth)`.
 
     Masks follow the Keras convention: true/1 = may attend (see
     `keras_seq.layers._attention_utils`). The explicit `mask`, the causal mask
@@ -48,7 +51,9 @@ class MultiHeadAttention(CompositeLayer):
 
     Args:
         d_model: int, model width; the output has `d_model` features.
-        num_heads: int, number of heads; must divide `d_model`.
+        num_heads: int, number of heads; must divide `d_model` unless `depth`
+            is given.
+        depth: optional int, features per head (default `d_model // num_heads`).
         dropout: float in [0, 1), dropout rate on the attention weights.
         use_bias: bool, whether the four Dense layers use biases.
         kernel_initializer: initializer of the Dense kernels.
@@ -105,6 +110,7 @@ class MultiHeadAttention(CompositeLayer):
         num_heads,
         dropout=0.0,
         use_bias=True,
+        depth=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         **kwargs,
@@ -115,7 +121,11 @@ class MultiHeadAttention(CompositeLayer):
                 f"MultiHeadAttention: d_model and num_heads must be positive, got "
                 f"d_model={d_model}, num_heads={num_heads}."
             )
-        if d_model % num_heads != 0:
+        if depth is not None and int(depth) <= 0:
+            raise ValueError(
+                f"MultiHeadAttention: depth must be positive, got depth={depth}."
+            )
+        if depth is None and d_model % num_heads != 0:
             raise ValueError(
                 f"MultiHeadAttention: d_model={d_model} is not divisible by "
                 f"num_heads={num_heads}; each head gets d_model // num_heads "
@@ -127,26 +137,27 @@ class MultiHeadAttention(CompositeLayer):
             )
         self.d_model = d_model
         self.num_heads = num_heads
-        self.depth = d_model // num_heads
+        self.depth = d_model // num_heads if depth is None else int(depth)
         self.dropout = dropout
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.supports_masking = True
         self._input_dims = None
-        # W^Q, W^K, W^V: (d_in, d_model); W^O: (d_model, d_model). Created
+        # W^Q, W^K, W^V: (d_in, h * depth); W^O: (h * depth, d_model). Created
         # here (a subclass may replace them in its `__init__`), built in build().
-        self.wq = self._projection("wq")
-        self.wk = self._projection("wk")
-        self.wv = self._projection("wv")
-        self.dense = self._projection("dense")
+        heads_width = self.num_heads * self.depth
+        self.wq = self._projection("wq", heads_width)
+        self.wk = self._projection("wk", heads_width)
+        self.wv = self._projection("wv", heads_width)
+        self.dense = self._projection("dense", self.d_model)
         self.attention_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="attention_dropout"
         )
 
-    def _projection(self, name):
+    def _projection(self, name, units):
         return keras.layers.Dense(
-            self.d_model,
+            units,
             use_bias=self.use_bias,
             kernel_initializer=utils.clone_initializer(self.kernel_initializer),
             bias_initializer=utils.clone_initializer(self.bias_initializer),
@@ -160,7 +171,8 @@ class MultiHeadAttention(CompositeLayer):
         self.build_sublayer(self.wq, q_shape)
         self.build_sublayer(self.wk, k_shape)
         self.build_sublayer(self.wv, v_shape)
-        self.build_sublayer(self.dense, tuple(q_shape[:-1]) + (self.d_model,))
+        heads_width = self.num_heads * self.depth
+        self.build_sublayer(self.dense, tuple(q_shape[:-1]) + (heads_width,))
         self._input_dims = (q_shape[-1], k_shape[-1], v_shape[-1])
 
     def initial_cache(self, batch_size, max_length):
@@ -258,7 +270,8 @@ class MultiHeadAttention(CompositeLayer):
         heads = ops.einsum("bhts,bshd->bthd", dropped, v_heads)
         # Concat(head_1, ..., head_h) W^O: (batch, T, h, depth) -> (batch, T, d).
         batch, length = ops.shape(heads)[0], ops.shape(heads)[1]
-        output = self.dense(ops.reshape(heads, (batch, length, self.d_model)))
+        concat = ops.reshape(heads, (batch, length, self.num_heads * self.depth))
+        output = self.dense(concat)
 
         outputs = (output,)
         if return_attention_scores:
@@ -273,7 +286,7 @@ class MultiHeadAttention(CompositeLayer):
         return utils.keras_mask(q)
 
     def _split_heads(self, x):
-        """(batch, length, d_model) -> (batch, length, num_heads, depth)."""
+        """(batch, length, h * depth) -> (batch, length, num_heads, depth)."""
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         return ops.reshape(x, (batch, length, self.num_heads, self.depth))
 
@@ -354,6 +367,7 @@ class MultiHeadAttention(CompositeLayer):
                 "num_heads": self.num_heads,
                 "dropout": self.dropout,
                 "use_bias": self.use_bias,
+                "depth": self.depth,
                 "kernel_initializer": utils.serialize_initializer(
                     self.kernel_initializer
                 ),

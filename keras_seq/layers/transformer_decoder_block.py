@@ -49,7 +49,8 @@ class TransformerDecoderBlock(TransformerBlock):
     Args:
         d_model: int, model width; the last dimension of `y` (and of `e`'s
             projections).
-        num_heads: int, number of attention heads; must divide `d_model`.
+        num_heads: int, number of attention heads; must divide `d_model`
+            unless `depth` is given.
         dff: int, inner width of the feed-forward network.
         dropout: float in [0, 1), rate of all dropouts.
         activation: activation of the feed-forward network.
@@ -65,6 +66,8 @@ class TransformerDecoderBlock(TransformerBlock):
             (see `FeedForward`).
         activation_dropout: float in [0, 1), dropout inside the feed-forward
             network, after its activation (T5's).
+        depth: optional int, features per attention head (default
+            `d_model // num_heads`; T5 3B/11B: 128 with 32/128 heads).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:

@@ -32,7 +32,8 @@ class TransformerEncoderBlock(TransformerBlock):
 
     Args:
         d_model: int, model width; the inputs' last dimension.
-        num_heads: int, number of attention heads; must divide `d_model`.
+        num_heads: int, number of attention heads; must divide `d_model`
+            unless `depth` is given.
         dff: int, inner width of the feed-forward network.
         dropout: float in [0, 1), rate of all dropouts.
         activation: activation of the feed-forward network.
@@ -48,6 +49,8 @@ class TransformerEncoderBlock(TransformerBlock):
             (see `FeedForward`).
         activation_dropout: float in [0, 1), dropout inside the feed-forward
             network, after its activation (T5's).
+        depth: optional int, features per attention head (default
+            `d_model // num_heads`; T5 3B/11B: 128 with 32/128 heads).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:

@@ -46,6 +46,7 @@ CONFIG_KEYS = {
     "end_token_id": ("eos_token_id", None),
     "tie_embeddings": ("tie_word_embeddings", "tie_embedding_weights"),
     "use_gated_activation": (None, "use_gated_activation"),
+    "depth": ("d_kv", "key_value_dim"),
 }
 # T5's defaults (Hugging Face T5Config; keras-hub fixes 32 buckets / 128).
 DEFAULTS = {
@@ -80,14 +81,9 @@ def _hparams(config, column, source):
     return hparams
 
 
-def _check_head_dim(head_dim, hparams, key, source):
-    if head_dim is not None and head_dim * hparams["num_heads"] != hparams["d_model"]:
-        raise ValueError(
-            f"Checkpoint {source}: {key}={head_dim} with num_heads="
-            f"{hparams['num_heads']} gives an attention width other than d_model="
-            f"{hparams['d_model']}; the zoo's T5 needs num_heads * {key} == "
-            "d_model (true of t5-small/base/large and Flan-T5 up to large)."
-        )
+def head_depth(model):
+    """Features per attention head: `depth`, or `d_model // num_heads`."""
+    return model.encoder_layers[0].self_attention.depth
 
 
 def hparams_from_transformers(config, source):
@@ -98,7 +94,6 @@ def hparams_from_transformers(config, source):
             f"Checkpoint {source}: num_decoder_layers={decoder_layers} differs from "
             f"num_layers={hparams['num_layers']}; not supported."
         )
-    _check_head_dim(config.get("d_kv"), hparams, "d_kv", source)
     proj = config.get("feed_forward_proj", "relu")
     if proj not in FEED_FORWARD_PROJ:
         raise ValueError(
@@ -111,7 +106,6 @@ def hparams_from_transformers(config, source):
 
 def hparams_from_keras_hub(config, source):
     hparams = _hparams(config, 1, source)
-    _check_head_dim(config.get("key_value_dim"), hparams, "key_value_dim", source)
     activation = config.get("activation", "relu")
     if isinstance(activation, dict):  # a serialized function
         activation = activation.get("config", activation.get("registered_name"))
@@ -147,7 +141,7 @@ def transformers_config(model):
     config.update(
         model_type=MODEL_TYPE,
         architectures=["T5ForConditionalGeneration"],
-        d_kv=model.d_model // model.num_heads,
+        d_kv=head_depth(model),
         num_decoder_layers=model.num_layers,
         feed_forward_proj=proj,
         pad_token_id=0,
@@ -220,7 +214,7 @@ def _linear(key, dense):
 
 def transformers_entries(model, reader=None):
     """The Hugging Face `T5ForConditionalGeneration` tensors."""
-    depth = model.d_model // model.num_heads
+    depth = head_depth(model)
     entries = [mapping.Entry("shared.weight", [model.token_embedding.embeddings])]
     if not model.tie_embeddings:
         entries.append(
@@ -285,7 +279,7 @@ def transformers_entries(model, reader=None):
 
 def keras_hub_pairs(backbone, model):
     """`(keras-hub T5Backbone variable, ours, factor)` for every weight."""
-    depth = model.d_model // model.num_heads
+    depth = head_depth(model)
     embedding = backbone.token_embedding
     pairs = [(embedding.embeddings, model.token_embedding.embeddings, 1)]
     if not model.tie_embeddings:
