@@ -16,7 +16,7 @@ from export_runs import make_model_dir
 from keras_seq.export import ExportError, load_run
 from keras_seq.export.fused_lstm import FUSED_OP
 from keras_seq.export.tflite import export_tflite
-from keras_seq.export.verify import tflite_operators
+from keras_seq.export.verify import tflite_operators, tflite_task_metric
 
 
 def _interpreter(directory):
@@ -193,3 +193,16 @@ def test_seq2seq_lstm_encoder_is_fused_and_decodes(tmp_path):
     assert len(report["lstm_paths"]) == 2
     for paths in report["lstm_paths"].values():
         assert paths == ["fused (T=8)"]
+
+
+def test_task_metric_counts_target_id_0_and_skips_padding_by_length():
+    # GPT-2's id 0 is the real token "!": the weights (from the examples'
+    # lengths), not the target ids, say which positions are padding.
+    y = np.array([[0, 5, 0, 0], [3, 0, 7, 0]])
+    weights = np.array([[1, 1, 0, 0], [1, 1, 1, 0]], "float32")
+    predicted = np.array([[0, 5, 9, 9], [3, 1, 7, 9]])  # one real miss: row 1
+    logits = np.eye(10)[predicted]
+    assert tflite_task_metric(None, logits, y, weights) == pytest.approx(4 / 5)
+    assert tflite_task_metric(None, logits, y) == pytest.approx(4 / 8)
+    labels = np.array([2, 4])  # classification: no weights, every example
+    assert tflite_task_metric(None, np.eye(5)[[2, 1]], labels) == 0.5

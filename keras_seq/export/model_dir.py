@@ -144,10 +144,13 @@ class Run:
                 return name
         raise ExportError(f"dataset {self.dataset.name!r} has no splits.")
 
-    def held_out_batch(self, batch_size, length, split=None):
+    def held_out_batch(self, batch_size, length, split=None, with_weights=False):
         """`(x, y)`: one batch of model inputs (numpy) and targets.
 
         Token sequences are cut or padded to `length` (the fixed TFLite shape).
+        `with_weights=True` gives `(x, y, weights)`: the batch's sample
+        weights, made from the examples' lengths (0 at padding; `None` where
+        the batches have none), cut or zero-padded like `y`.
         """
         split = split or self.held_out_split()
         batches = seq_data.make_batches(
@@ -160,11 +163,16 @@ class Run:
             shuffle=False,
             cache=False,
         )
-        x, y, *_ = next(iter(batches))
+        x, y, *rest = next(iter(batches))
         x = {k: _fit(np.asarray(x[k]), length) for k in self.input_names}
         y = np.asarray(y)
+        weights = np.asarray(rest[0]) if rest else None
         if y.ndim == 2:
+            if weights is not None and weights.shape == y.shape:
+                weights = _fit(weights, length)  # zero-padded: padding
             y = _fit(y, length)
+        if with_weights:
+            return x, y, weights
         return x, y
 
     def held_out_texts(self, count, split=None):

@@ -170,14 +170,21 @@ def _compare_text_outputs(what, run, expected, got):
 # === TFLite ===
 
 
-def tflite_task_metric(run, logits, y):
-    """Accuracy of `logits` against held-out targets `y` (pad 0 skipped)."""
+def tflite_task_metric(run, logits, y, weights=None):
+    """Accuracy of `logits` against held-out targets `y`.
+
+    `weights` (the batches' sample weights, made from the examples' lengths:
+    0 at padding) select the positions that count; no target id is taken for
+    padding (GPT-2's id 0 is the real token "!"). Without weights every
+    position counts.
+    """
     logits = np.asarray(logits)
     predictions = logits.argmax(axis=-1)
-    if y.ndim == predictions.ndim and y.ndim == 2:
-        weights = y != 0
-        return float((predictions == y)[weights].mean()) if weights.any() else 1.0
-    return float((predictions == y).mean())
+    correct = predictions == y
+    if weights is None:
+        return float(correct.mean())
+    keep = np.broadcast_to(np.asarray(weights) > 0, correct.shape)
+    return float(correct[keep].mean()) if keep.any() else 1.0
 
 
 def time_call(fn, repeats=LATENCY_REPEATS):
@@ -294,7 +301,7 @@ def verify_tflite(spec, path, quantize, num_examples=4):
     batch = spec.batch_size
     if quantize != "none":  # a metric needs more examples than a comparison
         num_examples = max(num_examples, QUANTIZED_EXAMPLES)
-    x, targets, batches, keras_logits = spec.memo(
+    x, targets, weights, batches, keras_logits = spec.memo(
         ("held_out", num_examples), lambda: _held_out_logits(spec, num_examples)
     )
     runner = interpreter.get_signature_runner("logits")
@@ -304,8 +311,8 @@ def verify_tflite(spec, path, quantize, num_examples=4):
     report["argmax_agreement"] = float(
         np.mean(keras_logits.argmax(-1) == lite_logits.argmax(-1))
     )
-    metric = {"keras": tflite_task_metric(run, keras_logits, targets)}
-    metric["tflite"] = tflite_task_metric(run, lite_logits, targets)
+    metric = {"keras": tflite_task_metric(run, keras_logits, targets, weights)}
+    metric["tflite"] = tflite_task_metric(run, lite_logits, targets, weights)
     report["task_metric"] = metric
     if quantize == "none":
         _check_close("TFLite logits on held-out inputs", keras_logits, lite_logits)
@@ -329,7 +336,7 @@ def _held_out_logits(spec, num_examples):
     """Held-out inputs in batches of `B`, their targets and Keras logits."""
     batch, length = spec.batch_size, spec.length
     num_batches = max(1, -(-num_examples // batch))
-    x, y = spec.run.held_out_batch(batch * num_batches, length)
+    x, y, w = spec.run.held_out_batch(batch * num_batches, length, with_weights=True)
     batches, keras_logits, targets = [], [], []
     for b in range(num_batches):
         rows = slice(b * batch, (b + 1) * batch)
@@ -339,7 +346,9 @@ def _held_out_logits(spec, num_examples):
         batches.append(inputs)
         keras_logits.append(np.asarray(spec.model(inputs, training=False)))
         targets.append(y[rows])
-    return x, np.concatenate(targets), batches, np.concatenate(keras_logits)
+    targets = np.concatenate(targets)
+    weights = None if w is None else w[: len(targets)]
+    return x, targets, weights, batches, np.concatenate(keras_logits)
 
 
 def _verify_generation(spec, interpreter, quantize):
