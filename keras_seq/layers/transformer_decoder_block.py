@@ -34,7 +34,7 @@ class TransformerDecoderBlock(TransformerBlock):
     `encoder_attention_mask`.
 
     Cached decoding: `self_attention_cache` is the self-attention's key/value
-    cache `(batch, 2, max_length, num_heads, d_model // num_heads)` (from
+    cache `(batch, 2, max_length, num_heads, depth)` (from
     `initial_cache`); the new tokens' keys and values are written at
     `self_attention_cache_update_index`, which is also the position of the
     first new token. `cross_attention_cache` `(batch, 2, S_enc, num_heads,
