@@ -53,11 +53,11 @@ class MultiHeadAttention(CompositeLayer):
         d_model: int, model width; the output has `d_model` features.
         num_heads: int, number of heads; must divide `d_model` unless `depth`
             is given.
-        depth: optional int, features per head (default `d_model // num_heads`).
         dropout: float in [0, 1), dropout rate on the attention weights.
         use_bias: bool, whether the four Dense layers use biases.
         kernel_initializer: initializer of the Dense kernels.
         bias_initializer: initializer of the Dense biases.
+        depth: optional int, features per head (default `d_model // num_heads`).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -110,9 +110,9 @@ class MultiHeadAttention(CompositeLayer):
         num_heads,
         dropout=0.0,
         use_bias=True,
-        depth=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        depth=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
