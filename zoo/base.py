@@ -19,7 +19,10 @@ keras-hub's backbones). `ZooModel` gives it, once for all families:
   the model's policy whether or not they are passed `dtype=` explicitly.
 - `id_inputs(*names)`: the functional model's int32 id inputs.
 - small checks of hyperparameters (`check_positive_int`, `check_rate`,
-  `check_divisible`, `check_token_id`) that name the model and the argument.
+  `check_divisible`, `check_token_id`, `check_choice`) that name the model
+  and the argument.
+- `RECURRENT_LAYERS`: the recurrent layer of each `cell` name of the
+  recurrent families (`char_rnn`, `rnn_classifier`).
 
 Example:
 
@@ -42,6 +45,8 @@ import functools
 import inspect
 
 import keras
+
+from keras_seq.layers import GRU, LSTM, SimpleRNN
 
 
 @contextlib.contextmanager
@@ -144,6 +149,10 @@ class ZooModel(keras.Model):
         return cls(**config)
 
 
+# The `cell` hyperparameter of the recurrent families -> its keras_seq layer.
+RECURRENT_LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
+
+
 def id_inputs(*names):
     """`{name: keras.Input((None,), dtype="int32", name=name)}`: the token-id
     sequences a zoo model takes (pad id 0), in order."""
@@ -206,6 +215,7 @@ def check_choice(model, **values):
 
 
 __all__ = [
+    "RECURRENT_LAYERS",
     "ZooModel",
     "check_choice",
     "check_divisible",

@@ -68,8 +68,8 @@ import keras
 from keras import ops
 
 from keras_seq.data.truncated_bptt import truncated_bptt_batches  # noqa: F401
-from keras_seq.layers import GRU, LSTM, SimpleRNN
 from zoo.base import (
+    RECURRENT_LAYERS,
     ZooModel,
     check_choice,
     check_positive_int,
@@ -138,8 +138,6 @@ FACTS = dict(
         },
     },
 )
-
-RECURRENT_LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 
 
 @keras.saving.register_keras_serializable(package="keras_seq_zoo")

@@ -54,8 +54,9 @@ Example:
 import keras
 from keras import ops
 
-from keras_seq.layers import GRU, LSTM, BahdanauAttention, SimpleRNN
+from keras_seq.layers import BahdanauAttention
 from zoo.base import (
+    RECURRENT_LAYERS,
     ZooModel,
     check_choice,
     check_positive_int,
@@ -116,7 +117,6 @@ FACTS = dict(
     },
 )
 
-RECURRENT_LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 POOLINGS = ("last", "mean", "max", "attention")
 
 
@@ -253,11 +253,11 @@ def _check_hparams(**hp):
         "attention_units",
     )
     check_positive_int(name, **{key: hp[key] for key in positive})
-    check_choice(name, cell=(hp["cell"], RECURRENT_LAYERS))
-    if hp["pooling"] not in POOLINGS:
-        raise ValueError(
-            f"{name}: pooling must be one of {list(POOLINGS)}, got {hp['pooling']!r}."
-        )
+    check_choice(
+        name,
+        cell=(hp["cell"], RECURRENT_LAYERS),
+        pooling=(hp["pooling"], POOLINGS),
+    )
     features = hp["input_features"]
     if not isinstance(features, int) or isinstance(features, bool) or features < 0:
         raise ValueError(
