@@ -49,18 +49,14 @@ HIDDEN_ACT = {
 
 
 def _hparams(config, column, source):
-    hparams = {"layer_norm_epsilon": bert.LAYER_NORM_EPSILON}
-    for ours, keys in CONFIG_KEYS.items():
-        key = keys[column]
-        if key is not None and config.get(key) is not None:
-            hparams[ours] = config[key]
-    required = ("vocabulary_size", "num_layers", "num_heads", "d_model")
-    for ours in required + ("dff",):
-        if ours not in hparams:
-            raise ValueError(
-                f"Checkpoint {source}: config.json lacks {CONFIG_KEYS[ours][column]!r}."
-            )
-    return hparams
+    return mapping.read_config(
+        config,
+        CONFIG_KEYS,
+        column,
+        source,
+        defaults={"layer_norm_epsilon": bert.LAYER_NORM_EPSILON},
+        required=("vocabulary_size", "num_layers", "num_heads", "d_model", "dff"),
+    )
 
 
 def hparams_from_transformers(config, source):
@@ -92,7 +88,7 @@ def build(hparams):
 
 
 def transformers_config(model):
-    config = {keys[0]: getattr(model, ours) for ours, keys in CONFIG_KEYS.items()}
+    config = mapping.write_config(model, CONFIG_KEYS, 0)
     act = {"gelu": "gelu", "gelu_approximate": "gelu_new"}[model.activation]
     architecture = "BertForMaskedLM"
     if model.num_classes:
@@ -110,11 +106,7 @@ def transformers_config(model):
 
 
 def keras_hub_config(model):
-    return {
-        keys[1]: getattr(model, ours)
-        for ours, keys in CONFIG_KEYS.items()
-        if keys[1] is not None
-    }
+    return mapping.write_config(model, CONFIG_KEYS, 1)
 
 
 def _linear(key, dense, optional=False):

@@ -45,16 +45,14 @@ GELU_TANH = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 
 
 def _hparams(config, column, source):
-    hparams = dict(FIXED, layer_norm_epsilon=1e-5)
-    for ours, keys in CONFIG_KEYS.items():
-        key = keys[column]
-        if key is not None and config.get(key) is not None:
-            hparams[ours] = config[key]
-    for ours in ("vocabulary_size", "num_layers", "d_model", "num_heads"):
-        if ours not in hparams:
-            raise ValueError(
-                f"Checkpoint {source}: config.json lacks {CONFIG_KEYS[ours][column]!r}."
-            )
+    hparams = mapping.read_config(
+        config,
+        CONFIG_KEYS,
+        column,
+        source,
+        defaults=dict(FIXED, layer_norm_epsilon=1e-5),
+        required=("vocabulary_size", "num_layers", "d_model", "num_heads"),
+    )
     hparams.setdefault("dff", 4 * hparams["d_model"])  # HF: n_inner None
     hparams.setdefault("max_sequence_length", 1024)
     hparams.setdefault("dropout", 0.1)
@@ -87,7 +85,7 @@ def build(hparams):
 
 
 def transformers_config(model):
-    config = {keys[0]: getattr(model, ours) for ours, keys in CONFIG_KEYS.items()}
+    config = mapping.write_config(model, CONFIG_KEYS, 0)
     config.update(
         model_type=MODEL_TYPE,
         architectures=["GPT2LMHeadModel"],
@@ -104,11 +102,7 @@ def transformers_config(model):
 
 
 def keras_hub_config(model):
-    return {
-        keys[1]: getattr(model, ours)
-        for ours, keys in CONFIG_KEYS.items()
-        if keys[1] is not None
-    }
+    return mapping.write_config(model, CONFIG_KEYS, 1)
 
 
 def _check_for_keras_hub(model):

@@ -5,6 +5,10 @@ tensor (by name) and the model variables it fills, with the transform to our
 layout and its inverse. Loading checks every tensor (present, right shape)
 before assigning any, so a bad checkpoint leaves nothing half loaded; saving
 applies the inverse transforms.
+
+A family's `CONFIG_KEYS` (our hyperparameter -> (Hugging Face config key,
+keras-hub config key), `None` where a format has none) is read by
+`read_config` and written by `write_config`, column 0 or 1.
 """
 
 import numpy as np
@@ -81,6 +85,40 @@ def load(entries, reader, source, family):
     for variable, value in values:
         variable.assign(np.asarray(value, dtype=variable.dtype))
     return [e.key for e in entries if e.key not in reader]
+
+
+def read_config(config, config_keys, column, source, defaults=None, required=()):
+    """Our hyperparameters from a checkpoint's `config` dict.
+
+    Args:
+        config: dict, the checkpoint's config.
+        config_keys: the family's `CONFIG_KEYS`.
+        column: 0 (Hugging Face) or 1 (keras-hub).
+        source: the checkpoint, for errors.
+        defaults: dict, values for keys the config lacks (or sets to null).
+        required: our names that must be read (else `ValueError` naming the
+            checkpoint's key).
+    """
+    hparams = dict(defaults or {})
+    for ours, keys in config_keys.items():
+        key = keys[column]
+        if key is not None and config.get(key) is not None:
+            hparams[ours] = config[key]
+    for ours in required:
+        if ours not in hparams:
+            raise ValueError(
+                f"Checkpoint {source}: config.json lacks {config_keys[ours][column]!r}."
+            )
+    return hparams
+
+
+def write_config(model, config_keys, column):
+    """`{checkpoint key: model attribute}` for the keys of one column."""
+    return {
+        keys[column]: getattr(model, ours)
+        for ours, keys in config_keys.items()
+        if keys[column] is not None
+    }
 
 
 def export(entries):

@@ -68,17 +68,14 @@ FEED_FORWARD_PROJ = {
 
 
 def _hparams(config, column, source):
-    hparams = dict(DEFAULTS)
-    for ours, keys in CONFIG_KEYS.items():
-        key = keys[column]
-        if key is not None and config.get(key) is not None:
-            hparams[ours] = config[key]
-    for ours in ("vocabulary_size", "num_layers", "num_heads", "d_model"):
-        if ours not in hparams:
-            raise ValueError(
-                f"Checkpoint {source}: config.json lacks {CONFIG_KEYS[ours][column]!r}."
-            )
-    return hparams
+    return mapping.read_config(
+        config,
+        CONFIG_KEYS,
+        column,
+        source,
+        defaults=DEFAULTS,
+        required=("vocabulary_size", "num_layers", "num_heads", "d_model"),
+    )
 
 
 def head_depth(model):
@@ -125,11 +122,7 @@ def build(hparams):
 
 
 def transformers_config(model):
-    config = {
-        keys[0]: getattr(model, ours)
-        for ours, keys in CONFIG_KEYS.items()
-        if keys[0] is not None
-    }
+    config = mapping.write_config(model, CONFIG_KEYS, 0)
     proj = {v: k for k, v in FEED_FORWARD_PROJ.items()}.get(
         (model.activation, model.use_gated_activation)
     )
@@ -163,11 +156,7 @@ def keras_hub_config(model):
             f"distance 128; this model has {model.relative_attention_num_buckets} "
             f"and {model.relative_attention_max_distance}."
         )
-    config = {
-        keys[1]: getattr(model, ours)
-        for ours, keys in CONFIG_KEYS.items()
-        if keys[1] is not None
-    }
+    config = mapping.write_config(model, CONFIG_KEYS, 1)
     config["activation"] = {
         "relu": "relu",
         "gelu": "gelu",
