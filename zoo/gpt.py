@@ -75,18 +75,6 @@ PRESETS = {
         normalize_first=False,
         tie_embeddings=True,
     ),
-    # Radford et al., 2019, the 124M ("small") GPT-2: pre-LN, final LayerNorm.
-    "gpt2": dict(
-        vocabulary_size=50257,
-        max_sequence_length=1024,
-        num_layers=12,
-        d_model=768,
-        num_heads=12,
-        dff=3072,
-        dropout=0.1,
-        normalize_first=True,
-        tie_embeddings=True,
-    ),
 }
 
 # What the family trains on and how it answers text (zoo.family.Family).
@@ -117,8 +105,10 @@ def _gpt2(num_layers, d_model, num_heads, max_sequence_length=1024):
     )
 
 
-# Radford et al., 2019, table 2 (the published checkpoints' sizes: 355M, 774M,
-# 1558M; the paper rounds them to 345M, 762M, 1542M).
+# Radford et al., 2019, table 2 (the published checkpoints' sizes: 124M, 355M,
+# 774M, 1558M; the paper rounds them to 117M, 345M, 762M, 1542M). "gpt2" is
+# the small one, GPT's size in GPT-2's layout (pre-LN, final LayerNorm).
+PRESETS["gpt2"] = _gpt2(12, 768, 12)
 PRESETS["gpt2_medium"] = _gpt2(24, 1024, 16)
 PRESETS["gpt2_large"] = _gpt2(36, 1280, 20)
 PRESETS["gpt2_xl"] = _gpt2(48, 1600, 25)
