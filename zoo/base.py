@@ -18,9 +18,9 @@ keras-hub's backbones). `ZooModel` gives it, once for all families:
   runs inside `dtype_policy_scope(dtype)`, so the layers a family creates get
   the model's policy whether or not they are passed `dtype=` explicitly.
 - `id_inputs(*names)`: the functional model's int32 id inputs.
-- small checks of hyperparameters (`check_positive_int`, `check_rate`,
-  `check_divisible`, `check_token_id`, `check_choice`) that name the model
-  and the argument.
+- small checks of hyperparameters (`check_positive_int`,
+  `check_non_negative_int`, `check_rate`, `check_divisible`,
+  `check_token_id`, `check_choice`) that name the model and the argument.
 - `RECURRENT_LAYERS`: the recurrent layer of each `cell` name of the
   recurrent families (`char_rnn`, `rnn_classifier`).
 
@@ -172,6 +172,15 @@ def check_positive_int(model, **values):
             )
 
 
+def check_non_negative_int(model, **values):
+    """Raises `ValueError` unless each value is an int >= 0 (not a bool)."""
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(
+                f"{_where(model)}: {key} must be an int >= 0, got {value!r}."
+            )
+
+
 def check_rate(model, **values):
     """Raises `ValueError` unless each value is a float in [0, 1)."""
     for key, value in values.items():
@@ -219,6 +228,7 @@ __all__ = [
     "ZooModel",
     "check_choice",
     "check_divisible",
+    "check_non_negative_int",
     "check_positive_int",
     "check_rate",
     "check_token_id",

@@ -62,6 +62,7 @@ from zoo import activations
 from zoo.base import (
     ZooModel,
     check_divisible,
+    check_non_negative_int,
     check_positive_int,
     check_rate,
     id_inputs,
@@ -311,12 +312,8 @@ def _check_hparams(**hparams):
         "num_segments",
     )
     check_positive_int("Bert", **{key: hparams[key] for key in positive})
-    num_classes = hparams["num_classes"]
-    if not isinstance(num_classes, int) or num_classes < 0:
-        raise ValueError(
-            f"Bert: num_classes must be an int >= 0 (0 = masked-LM head), got "
-            f"{num_classes!r}."
-        )
+    # num_classes=0: the masked-LM head.
+    check_non_negative_int("Bert", num_classes=hparams["num_classes"])
     check_rate("Bert", dropout=hparams["dropout"])
     check_divisible("Bert", "d_model", hparams["d_model"], hparams["num_heads"])
 

@@ -59,6 +59,7 @@ from zoo.base import (
     RECURRENT_LAYERS,
     ZooModel,
     check_choice,
+    check_non_negative_int,
     check_positive_int,
     check_rate,
 )
@@ -258,11 +259,7 @@ def _check_hparams(**hp):
         cell=(hp["cell"], RECURRENT_LAYERS),
         pooling=(hp["pooling"], POOLINGS),
     )
-    features = hp["input_features"]
-    if not isinstance(features, int) or isinstance(features, bool) or features < 0:
-        raise ValueError(
-            f"{name}: input_features must be an int >= 0, got {features!r}."
-        )
+    check_non_negative_int(name, input_features=hp["input_features"])
     check_rate(name, dropout=hp["dropout"])
 
 
