@@ -43,3 +43,25 @@ def test_make_sampler_checks_its_arguments(gpt):
         gpt.make_sampler("top_k", k=0)
     with pytest.raises(ValueError, match="unknown sampler 'nucleus'"):
         gpt.make_sampler("nucleus")
+
+
+def test_a_model_without_the_cache_contract_generates_uncached_only():
+    import keras
+
+    from zoo.base import ZooModel, id_inputs
+    from zoo.generation import GenerationMixin
+
+    class Bigram(GenerationMixin, ZooModel):
+        def __init__(self, vocabulary_size=16, **kwargs):
+            inputs = id_inputs("token_ids")
+            x = keras.layers.Embedding(vocabulary_size, 8)(inputs["token_ids"])
+            logits = keras.layers.Dense(vocabulary_size)(x)
+            super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+    model = Bigram()
+    prompts = np.array([[3, 4, 0, 0]], "int32")
+    tokens = model.generate(prompts, max_length=4, use_cache=False, jit_compile=False)
+    assert tokens.shape == (1, 4) and (tokens[0, :2] == [3, 4]).all()
+    match = r"Bigram does not implement \['build_cache', 'call_with_cache'\]"
+    with pytest.raises(ValueError, match=match):
+        model.generate(prompts, max_length=4)

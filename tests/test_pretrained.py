@@ -14,6 +14,15 @@ import ml_dtypes
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
+from tiny_checkpoints import (
+    bert_backbone,
+    gpt2_backbone,
+    randomize,
+    t5_backbone,
+    write_bert_vocab,
+    write_gpt2_tokenizer,
+    write_spiece,
+)
 
 import zoo
 
@@ -21,46 +30,9 @@ RNG = np.random.default_rng(0)
 IDS = np.array([[5, 0, 17, 33, 2, 9, 60], [1, 2, 3, 4, 5, 6, 7]], "int32")
 
 
-def _randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for w in model.weights:
-        value = rng.normal(scale=0.1, size=w.shape)
-        if any(k in w.path for k in ("gamma", "norm")):
-            value += 1.0
-        w.assign(value.astype("float32"))
-
-
-def _gpt2_backbone(intermediate_dim=64):
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=64,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=intermediate_dim,
-        max_sequence_length=16,
-        dropout=0.0,
-    )
-    _randomize(backbone)
-    return backbone
-
-
 def _gpt2_logits(backbone, ids):
     hidden = backbone({"token_ids": ids, "padding_mask": np.ones_like(ids)})
     return np.asarray(backbone.token_embedding(hidden, reverse=True))
-
-
-def _bert_backbone():
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=64,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=24,
-        max_sequence_length=16,
-        dropout=0.0,
-    )
-    _randomize(backbone)
-    return backbone
 
 
 def _bert_sequence_output(model, ids):
@@ -70,23 +42,6 @@ def _bert_sequence_output(model, ids):
     if "mask_positions" in model.input:
         x["mask_positions"] = np.zeros((len(ids), 1), "int32")
     return np.asarray(encoder(x))
-
-
-def _t5_backbone(gated, tied, vocabulary_size=64, key_value_dim=None):
-    backbone = keras_hub.models.T5Backbone(
-        key_value_dim=key_value_dim,
-        vocabulary_size=vocabulary_size,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=24,
-        dropout=0.0,
-        activation="relu",
-        use_gated_activation=gated,
-        tie_embedding_weights=tied,
-    )
-    _randomize(backbone)
-    return backbone
 
 
 def _t5_inputs():
@@ -103,7 +58,7 @@ def _t5_inputs():
 
 def test_keras_hub_gpt2_preset(tmp_path):
     # Sharded weights: shards of at most 4 kB (max_shard_size is in GB).
-    _gpt2_backbone(intermediate_dim=40).save_to_preset(
+    gpt2_backbone(intermediate_dim=40).save_to_preset(
         str(tmp_path), max_shard_size=4e-6
     )
     assert (tmp_path / "model.weights.json").exists()
@@ -117,7 +72,7 @@ def test_keras_hub_gpt2_preset(tmp_path):
 
 
 def test_keras_hub_bert_preset(tmp_path):
-    _bert_backbone().save_to_preset(str(tmp_path))
+    bert_backbone().save_to_preset(str(tmp_path))
     reference = keras_hub.models.Backbone.from_preset(str(tmp_path))
     x = {"token_ids": IDS, "segment_ids": np.zeros_like(IDS)}
     theirs = reference({**x, "padding_mask": IDS != 0})
@@ -146,7 +101,7 @@ def test_keras_hub_bert_preset(tmp_path):
     [(False, True, None), (True, False, None), (False, True, 12)],
 )
 def test_keras_hub_t5_preset(tmp_path, gated, tied, key_value_dim):
-    _t5_backbone(gated, tied, key_value_dim=key_value_dim).save_to_preset(str(tmp_path))
+    t5_backbone(gated, tied, key_value_dim=key_value_dim).save_to_preset(str(tmp_path))
     model = zoo.from_preset(str(tmp_path), dropout=0.0)
     assert (model.use_gated_activation, model.tie_embeddings) == (gated, tied)
     assert model.encoder_layers[0].self_attention.depth == (key_value_dim or 8)
@@ -171,7 +126,7 @@ def test_keras_hub_t5_preset(tmp_path, gated, tied, key_value_dim):
 
 def test_hf_gpt2_from_export_to_transformers(tmp_path):
     """keras-hub writes the directory; its own converter is the reference."""
-    backbone = _gpt2_backbone(intermediate_dim=64)  # 4 * d: keras-hub ignores n_inner
+    backbone = gpt2_backbone(intermediate_dim=64)  # 4 * d: keras-hub ignores n_inner
     backbone.export_to_transformers(str(tmp_path))
     model = zoo.from_preset(str(tmp_path))
     theirs = keras_hub.models.Backbone.from_preset(str(tmp_path))
@@ -181,7 +136,7 @@ def test_hf_gpt2_from_export_to_transformers(tmp_path):
 
 
 def test_hf_gpt2_honours_n_inner(tmp_path):
-    backbone = _gpt2_backbone(intermediate_dim=40)
+    backbone = gpt2_backbone(intermediate_dim=40)
     backbone.export_to_transformers(str(tmp_path))
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["n_inner"] == 40
@@ -278,7 +233,7 @@ def _bert_hf_config(backbone, hidden_act="gelu_new"):
     "shards, dtype", [(1, np.float32), (3, np.float16), (2, ml_dtypes.bfloat16)]
 )
 def test_hf_bert_matches_keras_hub_converter(tmp_path, shards, dtype):
-    backbone = _bert_backbone()
+    backbone = bert_backbone()
     # keras-hub's BertBackbone uses GELU's tanh form: "gelu_new" in HF terms.
     _write_hf(
         tmp_path, _bert_hf_config(backbone), _bert_hf_tensors(backbone), shards, dtype
@@ -297,7 +252,7 @@ def test_hf_bert_matches_keras_hub_converter(tmp_path, shards, dtype):
 
 def test_hf_bert_exact_gelu(tmp_path):
     """hidden_act="gelu" is the exact GELU, not keras-hub's tanh form."""
-    backbone = _bert_backbone()
+    backbone = bert_backbone()
     _write_hf(tmp_path, _bert_hf_config(backbone, "gelu"), _bert_hf_tensors(backbone))
     model = zoo.from_preset(str(tmp_path), dropout=0.0)
     assert model.activation == "gelu"
@@ -487,33 +442,8 @@ def test_hf_t5_matches_numpy_equations(tmp_path, version):
 SENTENCE = "Café naïve résumé 😀 costs 1234 dollars, déjà vu!"
 
 
-def _bytes_to_unicode():
-    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
-def _write_gpt2_tokenizer(directory):
-    vocab = {ch: i for i, ch in enumerate(_bytes_to_unicode())}
-    merges = ["Ġ c", "a f", "Ġ d", "o l", "Ġc o", "1 2"]
-    for merge in merges:
-        vocab["".join(merge.split())] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    with open(os.path.join(directory, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump(vocab, f, ensure_ascii=False)
-    with open(os.path.join(directory, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return len(vocab)
-
-
 def test_gpt2_tokenizer_from_hf_files(tmp_path):
-    size = _write_gpt2_tokenizer(tmp_path)
+    size = write_gpt2_tokenizer(tmp_path)
     _write_hf(tmp_path, {"model_type": "gpt2", "vocab_size": size, "n_layer": 1,
                          "n_embd": 8, "n_head": 2}, {})  # fmt: skip
     ours = zoo.tokenizer_from_preset(str(tmp_path))
@@ -523,18 +453,9 @@ def test_gpt2_tokenizer_from_hf_files(tmp_path):
     assert len(ids) > 20 and ours.detokenize(ids) == SENTENCE
 
 
-def _write_bert_vocab(directory):
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cafe", "naive", "!",
-              ",", "1234", "12", "##34", "costs", "dollars", "deja", "vu", "re",
-              "##sum", "##e", "c", "##af", "##é"]  # fmt: skip
-    with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(tokens) + "\n")
-    return len(tokens)
-
-
 @pytest.mark.parametrize("lowercase", [True, False])
 def test_bert_tokenizer_from_hf_files(tmp_path, lowercase):
-    size = _write_bert_vocab(tmp_path)
+    size = write_bert_vocab(tmp_path)
     with open(tmp_path / "tokenizer_config.json", "w") as f:
         json.dump({"do_lower_case": lowercase}, f)
     _write_hf(tmp_path, {"model_type": "bert", "vocab_size": size}, {})
@@ -545,30 +466,8 @@ def test_bert_tokenizer_from_hf_files(tmp_path, lowercase):
     assert ours.lowercase is lowercase
 
 
-def _write_spiece(directory):
-    import io
-
-    import sentencepiece as spm
-
-    text = ["Café naïve résumé costs dollars déjà vu", "numbers 1234 and 567"] * 30
-    buffer = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(text),
-        model_writer=buffer,
-        vocab_size=290,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        character_coverage=1.0,
-        byte_fallback=True,
-    )
-    with open(os.path.join(directory, "spiece.model"), "wb") as f:
-        f.write(buffer.getvalue())
-
-
 def test_t5_tokenizer_from_hf_files_and_keras_hub_preset(tmp_path):
-    _write_spiece(tmp_path)
+    write_spiece(tmp_path)
     _write_hf(tmp_path, {"model_type": "t5", "vocab_size": 320, "d_model": 8,
                          "num_layers": 1, "num_heads": 2}, {})  # fmt: skip
     ours = zoo.tokenizer_from_preset(str(tmp_path))
@@ -578,7 +477,7 @@ def test_t5_tokenizer_from_hf_files_and_keras_hub_preset(tmp_path):
     np.testing.assert_array_equal(ids, np.asarray(reference(SENTENCE)))
     # A keras-hub preset with the same tokenizer gives the same ids.
     preset = tmp_path / "preset"
-    _t5_backbone(False, True, vocabulary_size=320).save_to_preset(str(preset))
+    t5_backbone(False, True, vocabulary_size=320).save_to_preset(str(preset))
     ours.save_to_preset(str(preset))
     from_preset = zoo.tokenizer_from_preset(str(preset))
     np.testing.assert_array_equal(np.asarray(from_preset(SENTENCE)), ids)
@@ -591,13 +490,13 @@ def test_t5_tokenizer_from_hf_files_and_keras_hub_preset(tmp_path):
 
 
 def test_save_gpt2_round_trips(tmp_path):
-    size = _write_gpt2_tokenizer(tmp_path)
+    size = write_gpt2_tokenizer(tmp_path)
     tokenizer = keras_hub.tokenizers.GPT2Tokenizer(
         vocabulary=str(tmp_path / "vocab.json"), merges=str(tmp_path / "merges.txt")
     )
     # dff = 4 * d_model: keras-hub's converter (the reference) ignores n_inner.
     model = zoo.build("gpt", "tiny", dropout=0.0, vocabulary_size=size, dff=128)
-    _randomize(model, seed=4)
+    randomize(model, seed=4)
     ids = IDS + 1  # no pad id 0 (zoo.build keeps pad_token_id=0)
     logits = np.asarray(model({"token_ids": ids}))
     zoo.save_preset(model, tokenizer, tmp_path / "kh", format="keras_hub")
@@ -620,7 +519,7 @@ def test_save_gpt2_round_trips(tmp_path):
 @pytest.mark.parametrize("fmt", ["transformers", "keras_hub"])
 def test_save_bert_and_t5_round_trip(tmp_path, fmt):
     bert = zoo.build("bert", "tiny", dropout=0.0, num_classes=3)
-    _randomize(bert, seed=5)
+    randomize(bert, seed=5)
     x = {"token_ids": IDS, "segment_ids": np.zeros_like(IDS)}
     zoo.save_preset(bert, None, tmp_path / "bert", format=fmt)
     again = zoo.from_preset(str(tmp_path / "bert"), num_classes=3, dropout=0.0)
@@ -635,7 +534,7 @@ def test_save_bert_and_t5_round_trip(tmp_path, fmt):
         "depth": 12,  # 4 heads of 12 in a 32-wide model: d_kv travels
     }
     t5_model = zoo.build("t5", "tiny", dropout=0.0, **overrides)
-    _randomize(t5_model, seed=6)
+    randomize(t5_model, seed=6)
     zoo.save_preset(t5_model, None, tmp_path / "t5", format=fmt)
     again = zoo.from_preset(str(tmp_path / "t5"), dropout=0.0)
     assert again.depth == 12
@@ -659,7 +558,7 @@ def test_bad_sources(tmp_path):
     with pytest.raises(ValueError, match="model_type 'llama' is not supported"):
         zoo.from_preset(str(tmp_path / "llama"))
 
-    backbone = _gpt2_backbone()
+    backbone = gpt2_backbone()
     backbone.export_to_transformers(str(tmp_path / "hf"))
     os.remove(tmp_path / "hf" / "model.safetensors")
     with pytest.raises(ValueError, match="missing file 'model.safetensors'"):
@@ -684,7 +583,7 @@ def test_bad_sources(tmp_path):
     ):
         zoo.from_preset(str(tmp_path / "wrong"))
 
-    _write_gpt2_tokenizer(tmp_path / "wrong")  # 263 tokens, vocab_size 64
+    write_gpt2_tokenizer(tmp_path / "wrong")  # 263 tokens, vocab_size 64
     with pytest.raises(ValueError, match="the tokenizer has 263 tokens but the model"):
         zoo.tokenizer_from_preset(str(tmp_path / "wrong"))
     with pytest.raises(ValueError, match="missing file 'vocab.json'"):
@@ -726,7 +625,7 @@ def _tool(module, *flags):
 
 def test_generate_tool_from_a_preset(tmp_path):
     """keras-seq-generate --preset: a saved tiny GPT-2 continues a prompt."""
-    size = _write_gpt2_tokenizer(tmp_path)
+    size = write_gpt2_tokenizer(tmp_path)
     tokenizer = keras_hub.tokenizers.GPT2Tokenizer(
         vocabulary=str(tmp_path / "vocab.json"), merges=str(tmp_path / "merges.txt")
     )
@@ -754,7 +653,7 @@ def test_t5_text_generation_from_a_saved_checkpoint(tmp_path):
     """A v1.1 T5 with its SentencePiece model: save, load, translate text."""
     from zoo.pretrained.text import generate_text
 
-    _write_spiece(tmp_path)
+    write_spiece(tmp_path)
     tokenizer = keras_hub.tokenizers.T5Tokenizer(proto=str(tmp_path / "spiece.model"))
     model = zoo.build("t5", "tiny", vocabulary_size=290, dropout=0.0)
     model = zoo.t5.T5(

@@ -15,11 +15,13 @@ import os
 import keras_hub
 import numpy as np
 import pytest
-from test_pretrained import (
-    _randomize,
-    _write_bert_vocab,
-    _write_gpt2_tokenizer,
-    _write_spiece,
+from tiny_checkpoints import (
+    bert_backbone,
+    gpt2_backbone,
+    t5_backbone,
+    write_bert_vocab,
+    write_gpt2_tokenizer,
+    write_spiece,
 )
 
 from keras_seq import data as seq_data
@@ -35,20 +37,11 @@ FAST = dict(steps=2, batch_size=4, validate_every=0, export=False, jit_compile=F
 def _gpt2_preset(root):
     tokens = root / "gpt2_files"
     tokens.mkdir()
-    size = _write_gpt2_tokenizer(tokens)
+    size = write_gpt2_tokenizer(tokens)
     tokenizer = keras_hub.tokenizers.GPT2Tokenizer(
         vocabulary=str(tokens / "vocab.json"), merges=str(tokens / "merges.txt")
     )
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=size,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-        dropout=0.0,
-    )
-    _randomize(backbone)
+    backbone = gpt2_backbone(size, 1, intermediate_dim=32, max_sequence_length=32)
     preset = root / "gpt2_preset"
     backbone.save_to_preset(str(preset))
     tokenizer.save_to_preset(str(preset))
@@ -151,17 +144,8 @@ def test_fine_tuned_gpt2_exports_saved_model_and_tflite(gpt2_run, tmp_path):
 def test_bert_checkpoint_fine_tunes_a_classifier_and_serves_labels(tmp_path):
     files = tmp_path / "bert_files"
     files.mkdir()
-    size = _write_bert_vocab(files)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=size,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=24,
-        max_sequence_length=32,
-        dropout=0.0,
-    )
-    _randomize(backbone)
+    size = write_bert_vocab(files)
+    backbone = bert_backbone(size, num_layers=1, max_sequence_length=32)
     preset = tmp_path / "bert_preset"
     backbone.save_to_preset(str(preset))
     keras_hub.tokenizers.BertTokenizer(
@@ -197,19 +181,8 @@ def test_bert_checkpoint_fine_tunes_a_classifier_and_serves_labels(tmp_path):
 def _t5_preset(root):
     files = root / "t5_files"
     files.mkdir()
-    _write_spiece(files)
-    backbone = keras_hub.models.T5Backbone(
-        vocabulary_size=320,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=24,
-        dropout=0.0,
-        activation="relu",
-        use_gated_activation=False,
-        tie_embedding_weights=True,
-    )
-    _randomize(backbone)
+    write_spiece(files)
+    backbone = t5_backbone(gated=False, tied=True, vocabulary_size=320, num_layers=1)
     preset = root / "t5_preset"
     backbone.save_to_preset(str(preset))
     tokenizer = keras_hub.tokenizers.T5Tokenizer(proto=str(files / "spiece.model"))

@@ -70,6 +70,15 @@ def test_constructor_arguments_are_stored_and_in_the_config():
     assert config["width"] == 2 and config["use_bias"] is False
     assert config["name"] == "plain"
     assert Plain.from_config(config).get_config() == config
+    # A model whose every argument has a default builds with none given
+    # (Keras's automatic config reads the wrapped constructor's signature).
+
+    class AllDefaults(Plain):
+        def __init__(self, width=4, **kwargs):
+            super().__init__(width, **kwargs)
+
+    assert AllDefaults().width == 4
+    assert AllDefaults.from_config(AllDefaults().get_config()).width == 4
 
 
 @pytest.mark.parametrize("family", ["bert", "t5"])

@@ -14,6 +14,8 @@ keras-hub's backbones). `ZooModel` gives it, once for all families:
   saved with, so a model built as `mixed_float16` reloads as `mixed_float16`
   whatever the global policy is; hyperparameters saved under an old name
   (`renamed_hyperparameters`, old -> new) are read under the new one.
+- `check_hyperparameters(hyperparameters)`: a family's checks of its
+  constructor's arguments, run before its `__init__` builds anything.
 - construction under the model's dtype policy: every subclass's `__init__`
   runs inside `dtype_policy_scope(dtype)`, so the layers a family creates get
   the model's policy whether or not they are passed `dtype=` explicitly.
@@ -72,11 +74,20 @@ def _policy(dtype):
     return keras.dtype_policies.get(dtype)
 
 
-def _constructed_in_dtype_scope(init):
+def _constructed_in_dtype_scope(cls, init):
     signature = inspect.signature(init)
+    names = _hyperparameter_names(signature)
+    # The class's own check, for its own constructor's arguments (a subclass
+    # with other arguments does not inherit it).
+    check = cls.__dict__.get("check_hyperparameters")
 
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):  # noqa: N807 (it is the __init__)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        hyperparameters = {name: bound.arguments[name] for name in names}
+        if check is not None:
+            check(self, hyperparameters)
         dtype = kwargs.get("dtype")
         if dtype is not None:
             kwargs["dtype"] = dtype = _policy(dtype)
@@ -84,12 +95,13 @@ def _constructed_in_dtype_scope(init):
             init(self, *args, **kwargs)
         # Constructor arguments become same-named attributes (unless the
         # constructor stored them itself): `get_config` reads them back.
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        for name in _hyperparameter_names(signature):
+        for name, value in hyperparameters.items():
             if not hasattr(self, name):
-                setattr(self, name, bound.arguments[name])
+                setattr(self, name, value)
 
+    # Keras reads the constructor's arguments with `inspect.getfullargspec`,
+    # which does not follow `__wrapped__`: give it the real signature.
+    __init__.__signature__ = signature
     return __init__
 
 
@@ -109,6 +121,13 @@ class ZooModel(keras.Model):
     calls `super().__init__(inputs=..., outputs=..., **kwargs)` (`kwargs`
     holding `name`, `dtype`, `trainable`); its constructor arguments are then
     stored as same-named attributes.
+
+    A subclass may define `check_hyperparameters(self, hyperparameters)`: it
+    is called with `{argument: value}` (every named argument of that class's
+    own `__init__`, defaults applied) before that `__init__` runs, and raises
+    a `ValueError` naming the model and the argument (see the `check_*`
+    helpers). It applies to the class that defines it only: a subclass with
+    another `__init__` defines its own.
     """
 
     # Old hyperparameter name -> current one: configs saved before a rename
@@ -118,7 +137,7 @@ class ZooModel(keras.Model):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            cls.__init__ = _constructed_in_dtype_scope(cls.__dict__["__init__"])
+            cls.__init__ = _constructed_in_dtype_scope(cls, cls.__dict__["__init__"])
 
     @classmethod
     def hyperparameter_names(cls):

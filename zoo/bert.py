@@ -109,11 +109,6 @@ FACTS = dict(
     tasks={"language_model": "masked_lm", "classification": "cls_sep_classification"},
     default_sequence_length=128,
     text_interface="classifier",
-    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
-    validation_metrics={
-        "classification": ("accuracy", "max"),
-        "language_model": ("loss", "min"),
-    },
     # Weight decay 0.01 (AdamW, biases and norms spared), as in the paper's
     # pre-training and Google's code; not measured here.
     training_defaults={p: {"weight_decay": 0.01} for p in ("base", "large")},
@@ -182,6 +177,9 @@ class Bert(ZooModel):
     # Names before the zoo took the course's vocabulary (keras-hub's).
     renamed_hyperparameters = {"hidden_dim": "d_model", "intermediate_dim": "dff"}
 
+    def check_hyperparameters(self, hyperparameters):
+        _check_hparams(hyperparameters)
+
     def __init__(
         self,
         vocabulary_size,
@@ -198,17 +196,6 @@ class Bert(ZooModel):
         **kwargs,
     ):
         activation_fn = activations.get("Bert", activation, ACTIVATIONS)
-        _check_hparams(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            d_model=d_model,
-            dff=dff,
-            dropout=dropout,
-            max_sequence_length=max_sequence_length,
-            num_segments=num_segments,
-            num_classes=num_classes,
-        )
         # === Layers ===
         self.token_embedding = keras.layers.ReversibleEmbedding(
             vocabulary_size,
@@ -301,7 +288,7 @@ class Bert(ZooModel):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
 
-def _check_hparams(**hparams):
+def _check_hparams(hparams):
     positive = (
         "vocabulary_size",
         "num_layers",

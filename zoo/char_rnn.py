@@ -118,11 +118,6 @@ FACTS = dict(
     tasks={"language_model": "causal_lm", "tagging": "tagging"},
     default_sequence_length=100,
     text_interface="language_model",
-    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
-    validation_metrics={
-        "language_model": ("loss", "min"),
-        "tagging": ("accuracy", "max"),
-    },
     # The train tool's settings for `small`, measured on a 35 KB English text
     # (docs/training_on_your_own_data.md): more, smaller updates on windows
     # of 50 characters (Karpathy's char-rnn uses batches of 50 x 50) learn
@@ -174,6 +169,9 @@ class CharRNN(GenerationMixin, ZooModel):
 
     generation_prompt_key = "token_ids"
 
+    def check_hyperparameters(self, hyperparameters):
+        _check_hparams(hyperparameters)
+
     def __init__(
         self,
         vocabulary_size,
@@ -187,17 +185,6 @@ class CharRNN(GenerationMixin, ZooModel):
         recurrent_dropout=0.0,
         **kwargs,
     ):
-        _check_hparams(
-            vocabulary_size=vocabulary_size,
-            cell=cell,
-            num_layers=num_layers,
-            embedding_dim=embedding_dim,
-            hidden_dim=hidden_dim,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            stateful=stateful,
-            batch_size=batch_size,
-        )
         # === Layers ===
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size, embedding_dim, mask_zero=True, name="token_embedding"
@@ -292,7 +279,7 @@ class CharRNN(GenerationMixin, ZooModel):
         return self.logits_dense(x), tuple(new_cache)
 
 
-def _check_hparams(**hp):
+def _check_hparams(hp):
     name = "CharRNN"
     positive = ("vocabulary_size", "num_layers", "embedding_dim", "hidden_dim")
     check_positive_int(name, **{key: hp[key] for key in positive})

@@ -305,7 +305,22 @@ class GenerationMixin:
             jit_compile: `None` returns the plain function (to trace into
                 another graph); `True`/`False` returns it as a `tf.function`
                 compiled with or without XLA.
+
+        Raises:
+            ValueError: `use_cache=True` on a model whose class does not
+                implement `build_cache` and `call_with_cache`.
         """
+        missing = [
+            method
+            for method in ("build_cache", "call_with_cache")
+            if getattr(type(self), method) is getattr(GenerationMixin, method)
+        ]
+        if use_cache and missing:
+            raise ValueError(
+                f"{type(self).__name__} does not implement {missing} (the cache "
+                "contract of zoo.generation.GenerationMixin): generate with "
+                "use_cache=False, or implement them."
+            )
         fn = _generate_step_fn(
             weakref.ref(self),
             sampler,

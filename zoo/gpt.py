@@ -50,8 +50,23 @@ from zoo.activations import gelu_approximate
 from zoo.base import ZooModel, check_divisible, id_inputs
 from zoo.decoder_stack import TransformerGenerationMixin
 
+# Radford et al., 2018: 12 layers, 768 wide, 12 heads, 3072 inner, 40478 BPE
+# tokens, 512 positions, post-LN: 116.5M parameters.
+_GPT = dict(
+    vocabulary_size=40478,
+    max_sequence_length=512,
+    num_layers=12,
+    d_model=768,
+    num_heads=12,
+    dff=3072,
+    dropout=0.1,
+    normalize_first=False,
+    tie_embeddings=True,
+)
 PRESETS = {
+    # The test size: pre-LN (GPT-2's layout), without dropout.
     "tiny": dict(
+        _GPT,
         vocabulary_size=64,
         max_sequence_length=32,
         num_layers=2,
@@ -60,21 +75,8 @@ PRESETS = {
         dff=64,
         dropout=0.0,
         normalize_first=True,
-        tie_embeddings=True,
     ),
-    # Radford et al., 2018: 12 layers, 768 wide, 12 heads, 3072 inner, 40478
-    # BPE tokens, 512 positions, post-LN: 116.5M parameters.
-    "gpt": dict(
-        vocabulary_size=40478,
-        max_sequence_length=512,
-        num_layers=12,
-        d_model=768,
-        num_heads=12,
-        dff=3072,
-        dropout=0.1,
-        normalize_first=False,
-        tie_embeddings=True,
-    ),
+    "gpt": _GPT,
 }
 
 # What the family trains on and how it answers text (zoo.family.Family).
@@ -82,26 +84,20 @@ FACTS = dict(
     tasks={"language_model": "causal_lm", "tagging": "tagging"},
     default_sequence_length=128,
     text_interface="language_model",
-    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
-    validation_metrics={
-        "language_model": ("loss", "min"),
-        "tagging": ("accuracy", "max"),
-    },
 )
 
 
 def _gpt2(num_layers, d_model, num_heads, max_sequence_length=1024):
     """GPT-2's layout (pre-LN, tied, 50257 tokens) at another size."""
     return dict(
+        _GPT,
         vocabulary_size=50257,
         max_sequence_length=max_sequence_length,
         num_layers=num_layers,
         d_model=d_model,
         num_heads=num_heads,
         dff=4 * d_model,
-        dropout=0.1,
         normalize_first=True,
-        tie_embeddings=True,
     )
 
 
@@ -179,6 +175,9 @@ class GPT(TransformerGenerationMixin, ZooModel):
 
     generation_prompt_key = "token_ids"
 
+    def check_hyperparameters(self, hp):
+        check_divisible("GPT", "d_model", hp["d_model"], hp["num_heads"])
+
     def __init__(
         self,
         vocabulary_size,
@@ -194,7 +193,6 @@ class GPT(TransformerGenerationMixin, ZooModel):
         pad_token_id=0,
         **kwargs,
     ):
-        check_divisible("GPT", "d_model", d_model, num_heads)
         dtype = kwargs.pop("dtype", None)
         init = keras.initializers.RandomNormal(stddev=0.02)
         # === Layers ===

@@ -111,11 +111,6 @@ FACTS = dict(
     tasks={"classification": "classification", "regression": "regression"},
     default_sequence_length=256,
     text_interface="classifier",
-    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
-    validation_metrics={
-        "classification": ("accuracy", "max"),
-        "regression": ("mse", "min"),
-    },
 )
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -152,6 +147,9 @@ class RNNClassifier(ZooModel):
     (2, 3)
     """
 
+    def check_hyperparameters(self, hyperparameters):
+        _check_hparams(hyperparameters)
+
     def __init__(
         self,
         vocabulary_size,
@@ -167,18 +165,6 @@ class RNNClassifier(ZooModel):
         input_features=0,
         **kwargs,
     ):
-        _check_hparams(
-            vocabulary_size=vocabulary_size,
-            num_classes=num_classes,
-            cell=cell,
-            num_layers=num_layers,
-            embedding_dim=embedding_dim,
-            hidden_dim=hidden_dim,
-            pooling=pooling,
-            attention_units=attention_units,
-            dropout=dropout,
-            input_features=input_features,
-        )
         # === Layers ===
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size, embedding_dim, mask_zero=True, name="token_embedding"
@@ -243,7 +229,7 @@ class RNNClassifier(ZooModel):
         return ops.where(ops.any(padding_mask, axis=1, keepdims=True), s, 0.0)
 
 
-def _check_hparams(**hp):
+def _check_hparams(hp):
     name = "RNNClassifier"
     positive = (
         "vocabulary_size",

@@ -77,49 +77,39 @@ from zoo.base import (
 )
 from zoo.decoder_stack import TransformerGenerationMixin, encoder_decoder_blocks
 
+# Raffel et al., 2020, section 3.7: "Base" is BERT-base's size in the encoder
+# and the decoder (12 + 12 layers, 12 heads, d_ff 3072), with the released
+# checkpoints' 32128-token SentencePiece vocabulary; "Small" has 6 + 6 layers,
+# d_model 512, 8 heads, d_ff 2048.
+_BASE = {
+    "vocabulary_size": 32128,
+    "num_layers": 12,
+    "num_heads": 12,
+    "d_model": 768,
+    "dff": 3072,
+    "dropout": 0.1,
+    "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128,
+    "layer_norm_epsilon": 1e-6,
+    "start_token_id": 1,
+    "end_token_id": 2,
+    "depth": None,  # features per head: d_model // num_heads
+}
+_SMALL = dict(_BASE, num_layers=6, num_heads=8, d_model=512, dff=2048)
 PRESETS = {
-    "tiny": {
-        "vocabulary_size": 128,
-        "num_layers": 2,
-        "num_heads": 4,
-        "d_model": 32,
-        "dff": 64,
-        "dropout": 0.1,
-        "relative_attention_num_buckets": 8,
-        "relative_attention_max_distance": 16,
-        "layer_norm_epsilon": 1e-6,
-        "start_token_id": 1,
-        "end_token_id": 2,
-        "depth": None,  # features per head: d_model // num_heads
-    },
-    "small": {
-        "vocabulary_size": 32128,
-        "num_layers": 6,
-        "num_heads": 8,
-        "d_model": 512,
-        "dff": 2048,
-        "dropout": 0.1,
-        "relative_attention_num_buckets": 32,
-        "relative_attention_max_distance": 128,
-        "layer_norm_epsilon": 1e-6,
-        "start_token_id": 1,
-        "end_token_id": 2,
-        "depth": None,  # features per head: d_model // num_heads
-    },
-    "base": {
-        "vocabulary_size": 32128,
-        "num_layers": 12,
-        "num_heads": 12,
-        "d_model": 768,
-        "dff": 3072,
-        "dropout": 0.1,
-        "relative_attention_num_buckets": 32,
-        "relative_attention_max_distance": 128,
-        "layer_norm_epsilon": 1e-6,
-        "start_token_id": 1,
-        "end_token_id": 2,
-        "depth": None,  # features per head: d_model // num_heads
-    },
+    # The test size: "small" shrunk, with 8 buckets up to distance 16.
+    "tiny": dict(
+        _SMALL,
+        vocabulary_size=128,
+        num_layers=2,
+        num_heads=4,
+        d_model=32,
+        dff=64,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+    ),
+    "small": _SMALL,
+    "base": _BASE,
 }
 # Raffel et al., 2020, section 3.7: "Large" has 24 + 24 layers, d_model 1024,
 # 16 heads, d_ff 4096 (737.7M parameters; the paper rounds to 770M). "3B" and
@@ -136,11 +126,6 @@ FACTS = dict(
     tasks={"seq2seq": "seq2seq", "language_model": "span_corruption"},
     default_sequence_length=128,
     text_interface="seq2seq",
-    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
-    validation_metrics={
-        "seq2seq": ("exact_match", "max"),
-        "language_model": ("loss", "min"),
-    },
 )
 
 
@@ -198,6 +183,9 @@ class T5(TransformerGenerationMixin, ZooModel):
     # Names before the zoo took the course's vocabulary (keras-hub's).
     renamed_hyperparameters = {"hidden_dim": "d_model", "intermediate_dim": "dff"}
 
+    def check_hyperparameters(self, hyperparameters):
+        _check_hparams(hyperparameters)
+
     def __init__(
         self,
         vocabulary_size,
@@ -217,24 +205,6 @@ class T5(TransformerGenerationMixin, ZooModel):
         depth=None,
         **kwargs,
     ):
-        hparams = {
-            "vocabulary_size": vocabulary_size,
-            "num_layers": num_layers,
-            "num_heads": num_heads,
-            "d_model": d_model,
-            "dff": dff,
-            "dropout": dropout,
-            "relative_attention_num_buckets": relative_attention_num_buckets,
-            "relative_attention_max_distance": relative_attention_max_distance,
-            "layer_norm_epsilon": layer_norm_epsilon,
-            "start_token_id": start_token_id,
-            "end_token_id": end_token_id,
-            "activation": activation,
-            "use_gated_activation": use_gated_activation,
-            "tie_embeddings": tie_embeddings,
-            "depth": depth,
-        }
-        _check_hparams(hparams)
 
         # === Layers ===
         self.token_embedding = keras.layers.ReversibleEmbedding(

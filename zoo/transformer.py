@@ -47,8 +47,25 @@ from keras_seq.layers import PositionalEncoding
 from zoo.base import ZooModel, check_divisible, check_token_id, id_inputs
 from zoo.decoder_stack import TransformerGenerationMixin, encoder_decoder_blocks
 
+# Vaswani et al., 2017, Table 3, "base": N=6, d_model=512, d_ff=2048, h=8,
+# P_drop=0.1 (37000 shared BPE tokens for English-German).
+_BASE = dict(
+    vocabulary_size=37000,
+    max_sequence_length=512,
+    num_layers=6,
+    d_model=512,
+    num_heads=8,
+    dff=2048,
+    dropout=0.1,
+    normalize_first=False,
+    tie_embeddings=True,
+    start_token_id=1,
+    end_token_id=2,
+)
 PRESETS = {
+    # The test size: "base" shrunk, without dropout.
     "tiny": dict(
+        _BASE,
         vocabulary_size=64,
         max_sequence_length=32,
         num_layers=2,
@@ -56,39 +73,18 @@ PRESETS = {
         num_heads=4,
         dff=64,
         dropout=0.0,
-        normalize_first=False,
-        tie_embeddings=True,
-        start_token_id=1,
-        end_token_id=2,
     ),
-    # Table 3, "base": N=6, d_model=512, d_ff=2048, h=8, P_drop=0.1.
-    "base": dict(
-        vocabulary_size=37000,
-        max_sequence_length=512,
-        num_layers=6,
-        d_model=512,
-        num_heads=8,
-        dff=2048,
-        dropout=0.1,
-        normalize_first=False,
-        tie_embeddings=True,
-        start_token_id=1,
-        end_token_id=2,
-    ),
+    "base": _BASE,
+    # Table 3, "big": "base" with d_model=1024, d_ff=4096, h=16, P_drop=0.3
+    # (the table lists only what differs from "base").
+    "big": dict(_BASE, d_model=1024, num_heads=16, dff=4096, dropout=0.3),
 }
-# Table 3, "big": "base" with d_model=1024, d_ff=4096, h=16, P_drop=0.3 (the
-# table lists only what differs from "base").
-PRESETS["big"] = dict(
-    PRESETS["base"], d_model=1024, num_heads=16, dff=4096, dropout=0.3
-)
 
 # What the family trains on and how it answers text (zoo.family.Family).
 FACTS = dict(
     tasks={"seq2seq": "seq2seq"},
     default_sequence_length=None,
     text_interface="seq2seq",
-    # What the train tool keeps the best model by: task -> (metric, "min"/"max").
-    validation_metrics={"seq2seq": ("exact_match", "max")},
 )
 
 
@@ -139,6 +135,15 @@ class Transformer(TransformerGenerationMixin, ZooModel):
 
     generation_prompt_key = "decoder_token_ids"
 
+    def check_hyperparameters(self, hp):
+        check_divisible("Transformer", "d_model", hp["d_model"], hp["num_heads"])
+        check_token_id(
+            "Transformer",
+            hp["vocabulary_size"],
+            start_token_id=hp["start_token_id"],
+            end_token_id=hp["end_token_id"],
+        )
+
     def __init__(
         self,
         vocabulary_size,
@@ -155,13 +160,6 @@ class Transformer(TransformerGenerationMixin, ZooModel):
         layer_norm_epsilon=1e-6,
         **kwargs,
     ):
-        check_divisible("Transformer", "d_model", d_model, num_heads)
-        check_token_id(
-            "Transformer",
-            vocabulary_size,
-            start_token_id=start_token_id,
-            end_token_id=end_token_id,
-        )
         dtype = kwargs.pop("dtype", None)
         block_args = dict(
             d_model=d_model,

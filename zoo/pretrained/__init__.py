@@ -275,7 +275,8 @@ def save_preset(
             if tokenizer is not None:
                 family.save_transformers_tokenizer(tokenizer, tmp)
         else:
-            backbone = family.keras_hub_backbone(model)
+            backbone_class = getattr(keras_hub.models, family.KERAS_HUB_BACKBONE)
+            backbone = backbone_class(**family.keras_hub_config(model))
             mapping.copy_pairs(family.keras_hub_pairs(backbone, model), to_ours=False)
             backbone.save_to_preset(tmp)
             if tokenizer is not None:

@@ -219,10 +219,6 @@ def keras_hub_pairs(backbone, model):
     return pairs
 
 
-def keras_hub_backbone(model):
-    return keras_hub.models.BertBackbone(**keras_hub_config(model))
-
-
 def tokenizer_from_transformers(source):
     lowercase = True  # Hugging Face BertTokenizer's default
     if source.has("tokenizer_config.json"):

@@ -199,10 +199,6 @@ def keras_hub_pairs(backbone, model):
     return pairs
 
 
-def keras_hub_backbone(model):
-    return keras_hub.models.GPT2Backbone(**keras_hub_config(model))
-
-
 def tokenizer_from_transformers(source):
     return keras_hub.tokenizers.GPT2Tokenizer(
         vocabulary=source.path("vocab.json"), merges=source.path("merges.txt")

@@ -339,10 +339,6 @@ def keras_hub_pairs(backbone, model):
     return pairs
 
 
-def keras_hub_backbone(model):
-    return keras_hub.models.T5Backbone(**keras_hub_config(model))
-
-
 def tokenizer_from_transformers(source):
     return keras_hub.tokenizers.T5Tokenizer(proto=source.path("spiece.model"))
 
