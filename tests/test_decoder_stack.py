@@ -58,3 +58,35 @@ def test_cached_generation_equals_uncached(family):
     cached = model.generate(inputs, use_cache=True, **kwargs)
     uncached = model.generate(inputs, use_cache=False, **kwargs)
     np.testing.assert_array_equal(cached, uncached)
+
+
+@pytest.mark.parametrize("chunk", [4, 16])
+def test_chunked_prefill_equals_one_call(chunk):
+    """The prompt is fed `prefill_chunk_length` positions at a time (chunk 4
+    at max_length 11: positions 0-3, 4-7, then 7-10, moved back to end at
+    the buffer's end; chunk 16 is cut to the buffer), and leaves the cache
+    of the one call over the whole buffer at the positions read later."""
+    model = zoo.build("gpt", "tiny")
+    assert model.prefill_chunk_length == 16
+    prompts = np.array([list(range(5, 15)), list(range(20, 30))], "int32")
+    buffer = np.zeros((2, 11), "int32")
+    buffer[:, :10] = prompts
+    start = 10
+    empty = model.build_cache({"token_ids": buffer})
+    model.prefill_chunk_length = None
+    whole = model._prefill(buffer, empty, start)
+    model.prefill_chunk_length = chunk
+    chunked = model._prefill(buffer, empty, start)
+    for a, b in zip(chunked, whole):
+        # Positions 0 ... start - 2 are read before being rewritten.
+        np.testing.assert_allclose(
+            np.asarray(a)[:, :, : start - 1], np.asarray(b)[:, :, : start - 1],
+            atol=1e-5,
+        )  # fmt: skip
+    # Prompts of different lengths: the shortest one sets what is prefilled.
+    prompts[1, 4:] = 0
+    kwargs = dict(max_length=11, jit_compile=False)
+    cached = model.generate(prompts, **kwargs)
+    uncached = model.generate(prompts, use_cache=False, **kwargs)
+    np.testing.assert_array_equal(cached, uncached)
+    np.testing.assert_array_equal(cached[:, :4], prompts[:, :4])

@@ -27,8 +27,11 @@ A family only implements a small contract:
   `call_with_cache` on the whole buffer at index 0 leaves every cache position
   right that later steps read before rewriting (a causal Transformer: a
   position's keys/values depend on tokens up to it only, and each step rewrites
-  its own slot). Then the prompt is fed in one parallel call. With `False` (a
-  recurrent state) the prompt is fed one token at a time.
+  its own slot). Then the prompt is fed in parallel calls of
+  `prefill_chunk_length` positions (class attribute, default 16; `None`: one
+  call over the whole buffer, pad positions included), as many as the
+  shortest prompt needs. With `False` (a recurrent state) the prompt is fed
+  one token at a time.
 - optionally `start_token_id` (used as the one-token prompt when the prompt input
   is not given, e.g. an encoder-decoder's decoder) and `max_sequence_length`
   (the longest sequence it can take).
@@ -62,6 +65,7 @@ class GenerationMixin:
 
     generation_prompt_key = "token_ids"
     parallel_prefill = False
+    prefill_chunk_length = 16
     generate_jit_compile = True
 
     # The contract a family implements. Not `abc.abstractmethod`s: Keras
@@ -182,10 +186,13 @@ class GenerationMixin:
 
     def _prefill(self, token_ids, cache, start):
         """Feeds positions `0 ... start - 2`; step `start` feeds `start - 1`."""
-        if self.parallel_prefill:
-            _, cache = self.call_with_cache(token_ids, cache, 0)
-            return cache
         batch_size = ops.shape(token_ids)[0]
+        if self.parallel_prefill:
+            chunk = self.prefill_chunk_length
+            if chunk is None:
+                _, cache = self.call_with_cache(token_ids, cache, 0)
+                return cache
+            return self._chunked_prefill(token_ids, cache, start, chunk)
 
         def cond(i, cache):
             return i < start - 1
@@ -194,6 +201,30 @@ class GenerationMixin:
             token = ops.slice(token_ids, [0, i], [batch_size, 1])
             _, cache = self.call_with_cache(token, cache, i)
             return i + 1, cache
+
+        _, cache = ops.while_loop(cond, body, (ops.convert_to_tensor(0), cache))
+        return cache
+
+    def _chunked_prefill(self, token_ids, cache, start, chunk):
+        """Feeds positions `0 ... start - 2` in calls of `chunk` positions.
+
+        Only the prompt is fed: the buffer's pad positions after it cost
+        nothing (one call over the whole buffer computes all `max_length`
+        positions). A chunk that would run past the buffer starts earlier,
+        at `max_length - chunk`, and rewrites positions already fed with the
+        same keys and values.
+        """
+        batch_size, max_length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
+        width = ops.minimum(chunk, max_length)
+
+        def cond(i, cache):
+            return i < start - 1
+
+        def body(i, cache):
+            at = ops.minimum(i, max_length - width)
+            tokens = ops.slice(token_ids, [0, at], [batch_size, width])
+            _, cache = self.call_with_cache(tokens, cache, at)
+            return i + width, cache
 
         _, cache = ops.while_loop(cond, body, (ops.convert_to_tensor(0), cache))
         return cache

@@ -226,12 +226,14 @@ class MultiHeadAttention(CompositeLayer):
             k_heads, v_heads = cache[:, 0, ...], cache[:, 1, ...]
         else:
             # Write K W^K, V W^V of the new tokens at cache_update_index.
-            start = [0, cache_update_index, 0, 0]
             k_new = ops.cast(self._split_heads(self.wk(k)), cache.dtype)
             v_new = ops.cast(self._split_heads(self.wv(v)), cache.dtype)
-            k_heads = ops.slice_update(cache[:, 0, ...], start, k_new)
-            v_heads = ops.slice_update(cache[:, 1, ...], start, v_new)
-            cache = ops.stack([k_heads, v_heads], axis=1)
+            # One update of the whole cache, which XLA does in place in a
+            # decoding loop (updating `cache[:, 0]` and `cache[:, 1]` and
+            # stacking them again copied the cache at every step).
+            new = ops.stack([k_new, v_new], axis=1)
+            cache = ops.slice_update(cache, [0, 0, cache_update_index, 0, 0], new)
+            k_heads, v_heads = cache[:, 0, ...], cache[:, 1, ...]
 
         key_length = ops.shape(k_heads)[1]
         attention_mask = self._attention_mask(
@@ -261,13 +263,22 @@ class MultiHeadAttention(CompositeLayer):
         q_heads = ops.multiply(
             q_heads, ops.cast(1.0 / math.sqrt(self.depth), q_heads.dtype)
         )
+        # One query over a cache (a decoding step): products and sums that
+        # read the cached keys and values where they are (see `_one_query_*`).
+        one_query = q.shape[1] == 1 and cache is not None
         # logits = Q K^T / sqrt(depth)                          (batch, h, T, S)
-        logits = ops.einsum("bthd,bshd->bhts", q_heads, k_heads)
+        if one_query:
+            logits = _one_query_logits(q_heads, k_heads)
+        else:
+            logits = ops.einsum("bthd,bshd->bhts", q_heads, k_heads)
         # weights = softmax(logits + bias), masked keys at 0    (batch, h, T, S)
         weights = utils.masked_softmax(logits, attention_mask, attention_bias)
         dropped = weights if dropout is None else dropout(weights)
         # heads = weights V                                     (batch, T, h, depth)
-        heads = ops.einsum("bhts,bshd->bthd", dropped, v_heads)
+        if one_query:
+            heads = _one_query_heads(dropped, v_heads)
+        else:
+            heads = ops.einsum("bhts,bshd->bthd", dropped, v_heads)
         # Concat(head_1, ..., head_h) W^O: (batch, T, h, depth) -> (batch, T, d).
         batch, length = ops.shape(heads)[0], ops.shape(heads)[1]
         concat = ops.reshape(heads, (batch, length, self.num_heads * self.depth))
@@ -375,6 +386,25 @@ class MultiHeadAttention(CompositeLayer):
             }
         )
         return config
+
+
+def _one_query_logits(q_heads, k_heads):
+    """`einsum("bthd,bshd->bhts")` for one query (`T = 1`) over a cache.
+
+    Written as a product and a sum over `depth`: XLA fuses it into one pass
+    over the cached keys in their `(batch, S, h, depth)` layout, where the
+    einsum's dot first copies them to `(batch, h, depth, S)` at every
+    decoding step.
+    """
+    logits = ops.sum(q_heads * k_heads, axis=-1)  # (batch, S, h)
+    return ops.expand_dims(ops.transpose(logits, (0, 2, 1)), 2)
+
+
+def _one_query_heads(weights, v_heads):
+    """`einsum("bhts,bshd->bthd")` for one query: a product and a sum over
+    `S`, one pass over the cached values (see `_one_query_logits`)."""
+    weights = ops.transpose(ops.squeeze(weights, 2), (0, 2, 1))  # (batch, S, h)
+    return ops.sum(ops.expand_dims(weights, -1) * v_heads, axis=1, keepdims=True)
 
 
 def _static(size):
