@@ -5,6 +5,7 @@ References, at the same sizes and with random weights:
 - keras-hub's `GPT2CausalLM` (a `GPT2Backbone`, no preprocessor): its
   `generate_step` (prefill of the whole buffer, then keras-hub's greedy
   sampler over a key/value cache) in a `tf.function`, as `generate` runs it.
+  Ours prefills the prompt only (`GenerationMixin.prefill_chunk_length`).
   For the encoder-decoder `transformer` this reference is decoder-only (no
   encoder pass, no cross-attention): indicative only.
 - our own uncached decoding (`generate(..., use_cache=False)`: the whole
