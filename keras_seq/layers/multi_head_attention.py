@@ -49,6 +49,10 @@ class MultiHeadAttention(CompositeLayer):
     - `cache` given, `cache_update_index=None`: the cache is used as is and
       `k`, `v` are ignored (e.g. a precomputed cross-attention cache).
 
+    With a cache and one query (a decoding step) the two attention products
+    are written as products and sums over the cache's layout, the same math
+    without the copies XLA makes of the cache for the einsums.
+
     Args:
         d_model: int, model width; the output has `d_model` features.
         num_heads: int, number of heads; must divide `d_model` unless `depth`
