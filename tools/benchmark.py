@@ -10,7 +10,7 @@ Example:
     keras-seq-benchmark --quick --output_json=/tmp/b.json --output_md=
     keras-seq-benchmark --sections=recurrent,attention --repeats=11
     keras-seq-benchmark --sizes=published --output_json=docs/benchmarks_published.json \
-        --output_md=docs/benchmarks_published.md
+        --output_md=/tmp/published.md  # table: docs/benchmarks.md "Published sizes"
 """
 
 from absl import flags
