@@ -160,6 +160,5 @@ def _check_settings(where, settings):
     unknown = sorted(set(settings) - set(TRAINING_SETTINGS))
     if unknown:
         raise ValueError(
-            f"{where} has unknown settings {unknown}; known: "
-            f"{list(TRAINING_SETTINGS)}."
+            f"{where} has unknown settings {unknown}; known: {list(TRAINING_SETTINGS)}."
         )
