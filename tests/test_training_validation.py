@@ -1,6 +1,7 @@
 """Validation during `train`: the best weights kept, early stopping, the
 overfitting warning, and resume after SIGKILL, on a crafted tiny text."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+import zoo
 from keras_seq.training.evaluation import evaluate_model_dir
 from keras_seq.training.trainer import TrainConfig, train
 
@@ -138,3 +140,31 @@ def test_resume_after_sigkill_keeps_the_best_so_far(crafted, tmp_path):
     assert metrics["steps"] == 60
     kept, _ = evaluate_model_dir(str(model_dir), split="validation")
     np.testing.assert_allclose(kept["loss"], before["best"]["value"], rtol=1e-4)
+
+
+def test_a_longer_fresh_run_never_keeps_a_worse_model(corpus, tmp_path):
+    # char_rnn --preset=small's settings (its `training_defaults`: a constant
+    # learning rate) make a fresh run of 2x the steps repeat the shorter run
+    # and go on: its evaluations include the shorter run's, so the model it
+    # keeps is never worse. A schedule stretched over --steps (cosine decay)
+    # breaks this; docs/training_on_your_own_data.md measures it on text.
+    small = zoo.family("char_rnn").training_default("small")
+    runs = {}
+    for steps in (15, 30):
+        model_dir = tmp_path / f"run{steps}"
+        config = dataclasses.replace(
+            _config(corpus, model_dir, steps=steps, validation_fraction=0.2),
+            learning_rate=small["learning_rate"],
+            schedule=small["schedule"],
+            overrides={"hidden_dim": 32, "dropout": 0.3},
+        )
+        runs[steps] = train(config, lambda line: None)
+        state = json.loads((model_dir / "best" / "best.json").read_text())
+        runs[steps]["history"] = {
+            h["step"]: h["metrics"]["loss"] for h in state["history"]
+        }
+    short, long = runs[15], runs[30]
+    for step, loss in short["history"].items():
+        np.testing.assert_allclose(long["history"][step], loss, rtol=1e-4)
+    assert max(long["history"]) == 30
+    assert long["validation"]["loss"] <= short["validation"]["loss"] * (1 + 1e-4)

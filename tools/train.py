@@ -23,10 +23,12 @@ During training it evaluates the validation split every `--validate_every`
 steps and keeps the best weights (`--validation_metric`, `--early_stopping`).
 
 --steps, --batch_size, --learning_rate, --schedule, --weight_decay and
---sequence_length default to what the family chose from measurements for the
-preset (e.g. char_rnn --preset=small: 1000 steps of 32 windows of 50
-characters at 6e-3), else to the tool's own defaults (600, 128, 3e-3,
-constant, 0); config.json records the values used.
+--sequence_length default to what the family chose for the preset, from
+measurements or the paper (e.g. char_rnn --preset=small: 1000 steps of 32
+windows of 50 characters at 6e-3; gpt --preset=gpt2: 6e-4, cosine), or for
+fine-tuning an --init_from checkpoint (bert: 5e-5, batch 32, as in the paper),
+else to the tool's own defaults (600, 128, 3e-3, constant, 0); config.json
+records the values used.
 
 Fine-tuning a pretrained checkpoint (the model and tokenizer are the
 checkpoint's; see docs/pretrained.md):
@@ -66,8 +68,9 @@ flags.DEFINE_string(
     "model_dir", None, "Output directory (default runs/<model>-<dataset>)."
 )
 # --steps, --batch_size, --learning_rate, --schedule and --weight_decay default
-# to what the family chose for the preset (its `training_defaults` fact), else
-# to the tool's own defaults (keras_seq.training.trainer.TOOL_DEFAULTS).
+# to what the family chose for the preset (its `training_defaults` fact; from
+# an --init_from checkpoint, its `fine_tuning_defaults`), else to the tool's own
+# defaults (keras_seq.training.trainer.TOOL_DEFAULTS).
 _CHOSEN = "default: the family's choice for the preset, else"
 flags.DEFINE_integer(
     "steps",

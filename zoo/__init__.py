@@ -55,7 +55,8 @@ def register(name, build_model, presets, *, module=None, **facts):
             family is loaded.
         **facts: the family's facts (`zoo.family`): `tasks`,
             `default_sequence_length`, `text_interface`,
-            `validation_metrics`, `training_defaults`.
+            `validation_metrics`, `training_defaults`,
+            `fine_tuning_defaults`.
 
     Returns:
         The registered `zoo.family.Family`.

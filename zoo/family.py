@@ -34,6 +34,10 @@ Facts:
   `schedule`, `weight_decay`, `sequence_length`) chosen, from measurements,
   for a preset meant for real use; a flag the user passes wins, and a preset
   not listed (such as `tiny`) gets the tool's own defaults.
+- `fine_tuning_defaults`: `{setting: value}`, the same settings for
+  fine-tuning a pretrained checkpoint (`--init_from` a keras-hub preset or
+  Hugging Face directory), which needs a far smaller learning rate than
+  training from scratch; used instead of `training_defaults` then.
 """
 
 import dataclasses
@@ -73,6 +77,7 @@ class Family:
         text_interface: one of `TEXT_INTERFACES` or `None`.
         validation_metrics: `{task: (metric, "min" | "max")}` or `None`.
         training_defaults: `{preset: {setting: value}}` or `None`.
+        fine_tuning_defaults: `{setting: value}` or `None`.
         module: the module that defines it (imported before loading a
             `.keras` file of it, so its classes are registered).
     """
@@ -85,6 +90,7 @@ class Family:
     text_interface: str = None
     validation_metrics: dict = None
     training_defaults: dict = None
+    fine_tuning_defaults: dict = None
     module: str = None
 
     def __post_init__(self):
@@ -110,12 +116,8 @@ class Family:
                     f"{where}: training_defaults names preset {preset!r}, which "
                     f"is not one of its presets {sorted(self.presets)}."
                 )
-            unknown = sorted(set(settings) - set(TRAINING_SETTINGS))
-            if unknown:
-                raise ValueError(
-                    f"{where}: training_defaults[{preset!r}] has unknown "
-                    f"settings {unknown}; known: {list(TRAINING_SETTINGS)}."
-                )
+            _check_settings(f"{where}: training_defaults[{preset!r}]", settings)
+        _check_settings(f"{where}: fine_tuning_defaults", self.fine_tuning_defaults)
 
     def batch_format(self, task):
         """The batch format this family trains on for `task`, or `None`."""
@@ -125,6 +127,11 @@ class Family:
         """The train tool's settings this family chose for `preset` (a copy;
         `{}` when it chose none)."""
         return dict((self.training_defaults or {}).get(preset, {}))
+
+    def fine_tuning_default(self):
+        """The train tool's settings this family chose for fine-tuning a
+        pretrained checkpoint (a copy; `{}` when it chose none)."""
+        return dict(self.fine_tuning_defaults or {})
 
     def validation_metric(self, task):
         """`(metric, mode)` the train tool keeps the best model by on `task`.
@@ -141,3 +148,17 @@ class Family:
         if declared is not None:
             return tuple(declared)
         return DEFAULT_VALIDATION_METRICS.get(self.tasks[task], ("loss", "min"))
+
+
+def _check_settings(where, settings):
+    """`ValueError` naming `where` unless `settings` is a dict of the
+    `TRAINING_SETTINGS` (or `None`)."""
+    if settings is None:
+        return
+    if not isinstance(settings, dict):
+        raise ValueError(f"{where} must be a dict {{setting: value}}.")
+    unknown = sorted(set(settings) - set(TRAINING_SETTINGS))
+    if unknown:
+        raise ValueError(
+            f"{where} has unknown settings {unknown}; known: {list(TRAINING_SETTINGS)}."
+        )

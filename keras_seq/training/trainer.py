@@ -38,6 +38,8 @@ a BERT classifier gets a new head for the data's classes), the hyperparameters
 are the checkpoint's with `overrides` applied (`preset` is not used), and the
 tokenizer is the checkpoint's (`keras_seq.data.KerasHubTokenizer`, saved in
 `tokenizer/`, so evaluate, generate and export read it like any run's).
+Unset settings are then the family's `fine_tuning_defaults` (e.g. BERT's
+learning rate 5e-5), not those for training the preset from scratch.
 
 `strategy="mirrored"` and `"multi_worker"` (one process per worker, `TF_CONFIG`
 sets the cluster) train with `distributed_loop.fit`; only the chief writes to
@@ -120,7 +122,8 @@ class TrainConfig:
     dataset: str = "date_normalization"
     data_dir: str = None
     model_dir: str = "runs/seq2seq_attention-date_normalization"
-    # None: the family's `training_defaults` for the preset, else TOOL_DEFAULTS.
+    # None: the family's `training_defaults` for the preset (its
+    # `fine_tuning_defaults` from a pretrained checkpoint), else TOOL_DEFAULTS.
     steps: int = None
     epochs: int = None
     batch_size: int = None
@@ -152,10 +155,15 @@ class TrainConfig:
 
     def with_defaults(self):
         """A copy whose unset settings (`None`) are the family's
-        `training_defaults` for the preset, else `TOOL_DEFAULTS`."""
+        `training_defaults` for the preset (its `fine_tuning_defaults` when
+        `init_from` is a pretrained checkpoint), else `TOOL_DEFAULTS`."""
         chosen = {}
         if self.model in zoo.list_models():
-            chosen = zoo.family(self.model).training_default(self.preset)
+            family = zoo.family(self.model)
+            if is_checkpoint(self.init_from):
+                chosen = family.fine_tuning_default()
+            else:
+                chosen = family.training_default(self.preset)
         unset = {
             key: chosen.get(key, default)
             for key, default in TOOL_DEFAULTS.items()
