@@ -68,18 +68,10 @@ class GenerationMixin:
     prefill_chunk_length = 16
     generate_jit_compile = True
 
-    # The contract a family implements. Not `abc.abstractmethod`s: Keras
-    # instantiates every base of a functional subclass while building it.
-    def build_cache(self, inputs):
-        raise NotImplementedError(
-            f"{type(self).__name__} does not implement `build_cache(inputs)`."
-        )
-
-    def call_with_cache(self, token_ids, cache, index):
-        raise NotImplementedError(
-            f"{type(self).__name__} does not implement "
-            "`call_with_cache(token_ids, cache, index)`."
-        )
+    # The contract a family implements, `build_cache(inputs)` and
+    # `call_with_cache(token_ids, cache, index)` (see the module docstring), is
+    # not declared here: a model without them generates with `use_cache=False`
+    # only (`make_generate_function` says so).
 
     def generate(
         self,
@@ -344,7 +336,7 @@ class GenerationMixin:
         missing = [
             method
             for method in ("build_cache", "call_with_cache")
-            if getattr(type(self), method) is getattr(GenerationMixin, method)
+            if not callable(getattr(self, method, None))
         ]
         if use_cache and missing:
             raise ValueError(
